@@ -1,0 +1,5 @@
+"""Entry point for `python -m hardness`."""
+
+from hardness.cli import main
+
+main()
