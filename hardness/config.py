@@ -70,6 +70,14 @@ class InversionConfig(_Frozen):
     stop_when_inverted: bool = False
 
 
+class IdentifierConfig(_Frozen):
+    """Which hard-sample identifier to run and its own options (SPEC section 5)."""
+
+    name: str = "stragglers"
+    confidence_variant: Literal["max_logit", "true_class_probability"] = "max_logit"
+    temperature: float = Field(default=1.0, gt=0)
+
+
 class TrackingConfig(_Frozen):
     """Where runs go: None means MLFLOW_TRACKING_URI if set, else the local ./mlruns SQLite store."""
 
@@ -86,6 +94,7 @@ class Config(_Frozen):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     inversion: InversionConfig = InversionConfig()
+    identifier: IdentifierConfig = IdentifierConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def flat(self) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""`hardness run`: identify stragglers with K seeds and track everything in MLflow.
+
+One parent run per invocation (full resolved config, summary, combined tables) and one child run per
+seed (radius curves as step metrics, inversion epochs, straggler counts and indices), so seeds sit
+side by side in the MLflow UI. Training happens inside the parent run: a crash or Ctrl-C ends it
+FAILED or KILLED, never FINISHED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from hardness.config import Config, dump_config
+from hardness.data import Dataset, load_dataset
+from hardness.identifiers.base import Progress, derive_model_seeds
+from hardness.identifiers.stragglers import StragglerRun, find_stragglers
+from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
+from hardness.tracking import Tracker, tracking_tags
+
+
+@dataclass(frozen=True)
+class StragglerSummary:
+    """What `hardness run` reports: run ids, per-class table and totals."""
+
+    parent_run_id: str
+    child_run_ids: list[str]
+    experiment: str
+    tracking_uri: str
+    dataset: str
+    n_samples: int
+    per_class: pd.DataFrame
+    straggler_counts: list[int]
+    inversion_epochs: list[list[int]]
+
+    def to_dict(self) -> dict:
+        return {
+            "parent_run_id": self.parent_run_id, "child_run_ids": self.child_run_ids,
+            "experiment": self.experiment, "tracking_uri": self.tracking_uri, "dataset": self.dataset,
+            "n_samples": self.n_samples, "straggler_counts": self.straggler_counts,
+            "inversion_epochs": self.inversion_epochs,
+            "per_class": self.per_class.to_dict(orient="records"),
+        }
+
+
+def run_stragglers(config: Config, *, config_file: Path | None = None, progress: Progress | None = None) -> StragglerSummary:
+    """Load data, train config.seeds models at once, find stragglers, log parent + child runs."""
+    tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+    dataset = load_dataset(config.data, config.seed)
+    model_seeds = derive_model_seeds(config.seed, config.seeds)
+    tags = {**tracking_tags(), "hardness.kind": "stragglers", "hardness.dataset": dataset.name,
+            "hardness.fingerprint": dataset.fingerprint}
+    name = f"stragglers-{dataset.name}-seed{config.seed}"
+    with tracker.run(name, params=config.flat(), tags=tags) as parent:
+        tracker.log_text(parent, dump_config(config), "config.yaml")
+        if config_file is not None:
+            tracker.log_file(parent, config_file, "config_source")
+        run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
+        children = [_log_model(tracker, parent, config, dataset, run, k, model_seeds[k], tags)
+                    for k in range(len(model_seeds))]
+        per_class = summarise_inversions(run.inversion_epoch, run.hard, dataset.y)
+        _log_summary(tracker, parent, dataset, run, per_class)
+    return StragglerSummary(
+        parent, children, config.tracking.experiment, tracker.uri, dataset.name, dataset.n_samples, per_class,
+        run.hard.sum(1).tolist(), run.inversion_epoch.tolist())
+
+
+def _log_model(tracker: Tracker, parent: str, config: Config, dataset: Dataset, run: StragglerRun, k: int,
+               model_seed: int, tags: dict[str, str]) -> str:
+    """One child run for model k: curves, inversion epochs, straggler counts and indices."""
+    params = {**config.flat(), "model.index": k, "model.seed": model_seed}
+    with tracker.run(f"seed-{k}", parent_run_id=parent, params=params,
+                     tags={**tags, "hardness.group": parent}) as child:
+        radii = run.radii[:, k]
+        observed = ~torch.isnan(radii).all(1)
+        tracker.log_series(child, {f"radius/class_{c}": radii[observed, c].tolist() for c in range(dataset.n_classes)},
+                           observed.nonzero().squeeze(1).tolist())
+        tracker.log_metrics(child, _model_metrics(dataset, run, k))
+        hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
+        hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
+        tracker.log_table(child, hard_table, "stragglers.csv")
+        tracker.log_table(child, build_radii_table(radii), "radii.csv")
+    return child
+
+
+def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, float]:
+    """Scalar metrics of one model: inversion epochs and attempts (inverted classes), straggler counts."""
+    hard = run.hard[k]
+    counts = torch.bincount(dataset.y[hard], minlength=dataset.n_classes)
+    metrics: dict[str, float] = {"stragglers/count": float(hard.sum()),
+                                 "classes_not_inverted": float((run.inversion_epoch[k] < 0).sum())}
+    for c in range(dataset.n_classes):
+        metrics[f"stragglers/class_{c}"] = float(counts[c])
+        if run.inversion_epoch[k, c] >= 0:
+            metrics[f"inversion_epoch/class_{c}"] = float(run.inversion_epoch[k, c])
+            metrics[f"inversion_attempt/class_{c}"] = float(run.attempt[k, c])
+    metrics.update(score_label_noise(dataset, hard))
+    return metrics
+
+
+def score_label_noise(dataset: Dataset, hard: torch.Tensor) -> dict[str, float]:
+    """Recall and precision of a hard set [N] against the flipped labels (empty when there is no noise)."""
+    if len(dataset.flipped) == 0:
+        return {}
+    flipped = torch.isin(dataset.index, dataset.flipped)
+    caught = float((hard & flipped).sum())
+    return {"noise/recall": caught / float(flipped.sum()),
+            "noise/precision": caught / float(hard.sum()) if bool(hard.any()) else float("nan")}
+
+
+def _log_summary(tracker: Tracker, parent: str, dataset: Dataset, run: StragglerRun, per_class: pd.DataFrame) -> None:
+    counts = run.hard.sum(1).float()
+    metrics = {"stragglers/count_mean": float(counts.mean()), "stragglers/count_std": float(counts.std(correction=0)),
+               "stragglers/union": float(run.hard.any(0).sum()), "n_samples": float(dataset.n_samples),
+               "classes_not_inverted": float((run.inversion_epoch < 0).sum())}
+    for row in per_class.itertuples():
+        if row.not_inverted < len(counts):
+            metrics[f"inversion_epoch_mean/class_{row[1]}"] = float(row.inversion_epoch_mean)
+        metrics[f"stragglers_mean/class_{row[1]}"] = float(row.stragglers_mean)
+    tracker.log_metrics(parent, metrics)
+    tracker.log_table(parent, per_class, "per_class.csv")
+    tracker.log_table(parent, summarise_radii(run.radii), "radii_summary.csv")
+    tracker.log_table(parent, _all_stragglers(dataset, run), "stragglers.csv")
+
+
+def _all_stragglers(dataset: Dataset, run: StragglerRun) -> pd.DataFrame:
+    """Long table over all models: model, original index, label, inversion epoch of its class."""
+    tables = []
+    for k in range(run.hard.shape[0]):
+        table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
+        table.insert(0, "model", k)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)

@@ -1,0 +1,33 @@
+"""Confidence identifier (SPEC section 5): a low largest logit (or true-class probability) means hard."""
+
+from __future__ import annotations
+
+import torch
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, Progress, register
+from hardness.identifiers.outputs import compute_final_logits
+
+
+def score_confidence(logits: torch.Tensor, labels: torch.Tensor, *, variant: str = "max_logit") -> torch.Tensor:
+    """Scores [K, N] from logits [K, N, C]: minus the largest logit, or minus the true class's probability."""
+    if variant == "max_logit":
+        return -logits.max(dim=-1).values
+    if variant == "true_class_probability":
+        probabilities = torch.softmax(logits, dim=-1)
+        return -probabilities.gather(-1, labels.expand(logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+    raise ValueError(f"unknown confidence variant {variant!r}; choose max_logit or true_class_probability")
+
+
+@register
+class Confidence:
+    """Hardness = lack of confidence of models trained for the full budget."""
+
+    name = "confidence"
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        logits = compute_final_logits(dataset, config, model_seeds, progress=progress)
+        scores = score_confidence(logits, dataset.y, variant=config.identifier.confidence_variant)
+        return Identification(self.name, scores, None, {"variant": config.identifier.confidence_variant})

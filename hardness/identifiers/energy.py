@@ -1,0 +1,28 @@
+"""Energy identifier (SPEC section 5): E(x) = -T * logsumexp(logits / T); high energy means hard."""
+
+from __future__ import annotations
+
+import torch
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, Progress, register
+from hardness.identifiers.outputs import compute_final_logits
+
+
+def score_energy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
+    """Energy scores [K, N] from logits [K, N, C] (higher = harder)."""
+    return -temperature * torch.logsumexp(logits / temperature, dim=-1)
+
+
+@register
+class Energy:
+    """Hardness = energy of models trained for the full budget."""
+
+    name = "energy"
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        logits = compute_final_logits(dataset, config, model_seeds, progress=progress)
+        scores = score_energy(logits, temperature=config.identifier.temperature)
+        return Identification(self.name, scores, None, {"temperature": config.identifier.temperature})

@@ -1,0 +1,246 @@
+"""The only module that talks to MLflow: resolve the store, then log runs, metrics, series and artifacts.
+
+Every call goes through an explicit MlflowClient (no global active run, no `set_tracking_uri`), so
+child runs can be started from any thread and nothing leaks through the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+from hardness import __version__
+from hardness.errors import HardnessError
+
+DEFAULT_STORE_DIR = "mlruns"
+RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """Explicit uri > $MLFLOW_TRACKING_URI > sqlite:///<abs ./mlruns>/mlflow.db; folder stores are refused."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        store = Path(DEFAULT_STORE_DIR).resolve()
+        store.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{store}/mlflow.db"
+    if urlparse(uri).scheme in ("", "file"):
+        raise HardnessError(f"tracking uri {uri!r} is a plain folder store, which MLflow 3.13+ refuses: "
+                            f"use sqlite:///path/to/mlflow.db instead")
+    return uri
+
+
+def check_reachable(uri: str) -> None:
+    """For http(s) URIs, GET <uri>/health (3 s timeout); other stores are checked when first used."""
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=3):
+            pass
+    except (OSError, ValueError) as error:  # URLError, HTTPError and timeouts are all OSErrors
+        raise HardnessError(f"tracking server {uri} is unreachable: {error}") from None
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI (absolute), else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """One experiment in one store; every method takes the run id, so runs may be logged from any thread."""
+
+    def __init__(self, uri: str | None, experiment: str, *, must_exist: bool = False):
+        self.uri = resolve_tracking_uri(uri)
+        check_reachable(self.uri)
+        db = _sqlite_path(self.uri)
+        if db is not None:
+            if must_exist and not db.is_file():  # MLflow would silently create an empty store
+                raise HardnessError(f"no MLflow store at {db} (tracking uri {self.uri}): "
+                                    f"run an experiment first or pass the right tracking uri")
+            db.parent.mkdir(parents=True, exist_ok=True)
+        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+        self.experiment_name = experiment
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None and must_exist:
+            raise HardnessError(f"experiment {experiment!r} not found in {self.uri}")
+        if found is not None and found.lifecycle_stage == "deleted":
+            raise HardnessError(f"experiment {experiment!r} in {self.uri} is deleted: restore it "
+                                f"(mlflow experiments restore) or pick another name")
+        self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
+
+    def _create_experiment(self, name: str, db: Path | None) -> str:
+        """Create `name`; in a SQLite store its artifacts go to <db folder>/artifacts/<name>."""
+        location = str(db.parent / "artifacts" / re.sub(r"[^\w.-]+", "_", name)) if db else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another process created it first
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def start_run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
+                  tags: dict | None = None) -> str:
+        """Create a run (a child of `parent_run_id` if given), log its params; returns the run id."""
+        run_tags = {**{k: str(v) for k, v in (tags or {}).items()}, "mlflow.runName": name}
+        if parent_run_id is not None:
+            run_tags["mlflow.parentRunId"] = parent_run_id
+        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags).info.run_id
+        if params:
+            self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
+        return run_id
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log scalar metrics at one step (0 if None) in one batch."""
+        now = _now_ms()
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step or 0) for k, v in metrics.items()])
+
+    def log_series(self, run_id: str, series: dict[str, Sequence[float]], steps: Sequence[int]) -> None:
+        """Log curves {name: values[i] at steps[i]} in one batch; NaN values are skipped."""
+        steps = [int(s) for s in steps]
+        now = _now_ms()
+        entries = []
+        for key, values in series.items():
+            if len(values) != len(steps):
+                raise ValueError(f"series {key!r} has {len(values)} values for {len(steps)} steps")
+            entries += [Metric(key, float(v), now, s) for v, s in zip(values, steps) if not math.isnan(float(v))]
+        self.client.log_batch(run_id, metrics=entries)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+        """Save `frame` as a CSV artifact (no index) at `artifact_file`, e.g. 'tables/radii.csv'."""
+        directory, filename = os.path.split(artifact_file)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / filename
+            frame.to_csv(local, index=False)
+            self.client.log_artifact(run_id, str(local), artifact_path=directory or None)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_dict(self, run_id: str, data: dict, artifact_file: str) -> None:
+        """YAML for .yaml/.yml files, JSON otherwise."""
+        self.client.log_dict(run_id, data, artifact_file)
+
+    def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
+        """A matplotlib or plotly figure, saved in the format its extension names."""
+        self.client.log_figure(run_id, figure, artifact_file)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+        self.client.set_terminated(run_id, status=status)
+
+    @contextmanager
+    def run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
+            tags: dict | None = None) -> Iterator[str]:
+        """Yield a new run id; the run ends FINISHED, FAILED on an error or KILLED on Ctrl-C (re-raised)."""
+        run_id = self.start_run(name, parent_run_id=parent_run_id, params=params, tags=tags)
+        try:
+            yield run_id
+        except KeyboardInterrupt:
+            self.end_run(run_id, "KILLED")
+            raise
+        except BaseException:  # SystemExit too: never leave a run RUNNING
+            self.end_run(run_id, "FAILED")
+            raise
+        self.end_run(run_id, "FINISHED")
+
+    def find_runs(self, filter_string: str = "", *, experiment_names: list[str] | None = None,
+                  run_ids: list[str] | None = None) -> pd.DataFrame:
+        """Runs as one row each (run_id, status, ..., metrics.*, params.*, tags.*), newest first."""
+        if run_ids is not None:
+            if not run_ids:
+                return pd.DataFrame(columns=_INFO_COLUMNS)
+            quoted = ", ".join(f"'{r}'" for r in run_ids)
+            wanted = f"attributes.run_id IN ({quoted})"
+            filter_string = f"{filter_string} AND {wanted}" if filter_string else wanted
+        experiment_ids = []
+        for name in experiment_names or [self.experiment_name]:
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise HardnessError(f"experiment {name!r} not found in {self.uri}")
+            experiment_ids.append(found.experiment_id)
+        rows, token = [], None
+        while True:
+            page = self.client.search_runs(experiment_ids, filter_string, max_results=1000, page_token=token)
+            rows += [_run_row(run) for run in page]
+            token = page.token
+            if not token:
+                break
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_INFO_COLUMNS)
+
+    def load_table(self, run_id: str, artifact_file: str) -> pd.DataFrame:
+        """Read back a CSV artifact written by log_table."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, artifact_file, dst_path=tmp)
+            except (MlflowException, OSError) as error:
+                raise HardnessError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
+            return pd.read_csv(local)
+
+    def finished_runs_by_tag(self, tag: str, parent_run_id: str | None = None) -> dict[str, str]:
+        """{tag value: run id} of FINISHED runs carrying `tag` (children of `parent_run_id` if given); newest wins."""
+        filter_string = "attributes.status = 'FINISHED'"
+        if parent_run_id is not None:
+            filter_string += f" AND tags.`mlflow.parentRunId` = '{parent_run_id}'"
+        runs = self.find_runs(filter_string)
+        column = f"tags.{tag}"
+        if column not in runs:
+            return {}
+        done: dict[str, str] = {}
+        for value, run_id in zip(runs[column], runs["run_id"]):
+            if isinstance(value, str):
+                done.setdefault(value, run_id)
+        return done
+
+
+def _run_row(run: Any) -> dict[str, Any]:
+    """One search_runs row in mlflow.search_runs' column layout."""
+    info = run.info
+    row: dict[str, Any] = {
+        "run_id": info.run_id, "experiment_id": info.experiment_id, "status": info.status,
+        "artifact_uri": info.artifact_uri, "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+        "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
+    }
+    row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+    row.update({f"params.{k}": v for k, v in run.data.params.items()})
+    row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+    return row
+
+
+def tracking_tags() -> dict[str, str]:
+    """Tags every run carries: the package version and the git commit of the working directory."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        commit = result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"hardness.version": __version__, "hardness.git_commit": commit}
