@@ -85,7 +85,9 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
         return
-    print_table(summary.per_class, title=f"Inversion epochs and stragglers per class ({summary.dataset}, "
+    headers = {"class": "class", "inversion_epoch_mean": "inversion epoch", "inversion_epoch_std": "± std",
+               "not_inverted": "not inverted", "stragglers_mean": "stragglers", "stragglers_std": "± std "}
+    print_table(summary.per_class.rename(columns=headers), title=f"Inversion epochs and stragglers per class ({summary.dataset}, "
                                          f"{len(summary.child_run_ids)} seeds, {summary.n_samples} samples)")
     typer.echo(f"stragglers per seed: {summary.straggler_counts}")
     typer.echo(f"MLflow run {summary.parent_run_id} (experiment {summary.experiment!r}, {summary.tracking_uri})")

@@ -17,19 +17,23 @@ error_console = Console(stderr=True)
 
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator:
-    """Yield a progress(done, total, status) callback drawing one rich bar (a no-op when disabled)."""
-    if not enabled:
-        yield lambda done, total, status="": None
-        return
+    """Yield a progress(done, total, status) callback drawing one rich bar, shown from its first update."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=error_console, transient=False) as bar:
-        task = bar.add_task(description, total=None, status="")
+    bar = Progress(*columns, console=error_console)
+    task = bar.add_task(description, total=None, status="")
 
-        def update(done: int, total: int, status: str = "") -> None:
-            bar.update(task, completed=done, total=total, status=status)
+    def update(done: int, total: int, status: str = "") -> None:
+        if not enabled:
+            return
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total, status=status)
 
+    try:
         yield update
+    finally:
+        bar.stop()
 
 
 def format_value(value: object) -> str:

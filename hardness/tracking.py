@@ -6,6 +6,7 @@ child runs can be started from any thread and nothing leaks through the environm
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -30,6 +31,10 @@ from hardness.errors import HardnessError
 
 DEFAULT_STORE_DIR = "mlruns"
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+# MLflow and alembic announce schema setup at INFO on every new store; keep the terminal for our output
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 
 

@@ -1,0 +1,117 @@
+"""`hardness` CLI end to end on digits into a temporary MLflow store, and the documented user errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from hardness import __version__
+from hardness.cli import app
+
+runner = CliRunner()
+SMALL = ["--seeds", "2", "--epochs", "40", "--subset-size", "300", "--set", "inversion.warmup=5",
+         "--set", "inversion.max_retries=1"]
+
+
+def _run(tracking_uri, *extra):
+    return runner.invoke(app, ["run", "--tracking-uri", tracking_uri, *SMALL, *extra])
+
+
+def test_run_logs_parent_children_metrics_and_artifacts(tracking_uri):
+    result = _run(tracking_uri, "--json", "--experiment", "cli-test")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["n_samples"] == 300 and len(summary["child_run_ids"]) == 2
+    client = MlflowClient(tracking_uri)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["train.epochs"] == "40" and parent.data.params["data.name"] == "digits"
+    assert parent.data.tags["hardness.version"] == __version__ and len(parent.data.tags["hardness.fingerprint"]) == 16
+    parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"config.yaml", "per_class.csv", "radii_summary.csv", "stragglers.csv"} <= parent_artifacts
+    for child_id, count, epochs in zip(summary["child_run_ids"], summary["straggler_counts"],
+                                       summary["inversion_epochs"]):
+        child = client.get_run(child_id)
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        history = client.get_metric_history(child_id, "radius/class_0")
+        assert [m.step for m in history] == list(range(41))
+        assert child.data.metrics["stragglers/count"] == count
+        for c, epoch in enumerate(epochs):
+            if epoch >= 0:
+                assert child.data.metrics[f"inversion_epoch/class_{c}"] == epoch
+                assert epoch >= 10 and epoch % 5 == 0
+        artifacts = {a.path for a in client.list_artifacts(child_id)}
+        assert {"stragglers.csv", "radii.csv"} <= artifacts
+
+
+def test_run_is_deterministic(tracking_uri):
+    first = json.loads(_run(tracking_uri, "--json").stdout)
+    second = json.loads(_run(tracking_uri, "--json").stdout)
+    assert first["straggler_counts"] == second["straggler_counts"]
+    assert first["inversion_epochs"] == second["inversion_epochs"]
+    client = MlflowClient(tracking_uri)
+    tables = [client.download_artifacts(run["child_run_ids"][0], "stragglers.csv") for run in (first, second)]
+    assert open(tables[0]).read() == open(tables[1]).read()
+
+
+def test_table_output_names_the_run(tracking_uri):
+    result = _run(tracking_uri)
+    assert result.exit_code == 0, result.output
+    assert "Inversion epochs and stragglers per class" in result.stdout and "MLflow run" in result.stdout
+
+
+def test_failure_marks_the_run_failed(tracking_uri, monkeypatch):
+    import hardness.experiments.stragglers as experiment
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(experiment, "find_stragglers", explode)
+    result = _run(tracking_uri, "--experiment", "broken")
+    assert result.exit_code != 0
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("broken").experiment_id])
+    assert [run.info.status for run in runs] == ["FAILED"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "imagenet"], "data.name"),
+    (["--set", "train.lrr=1"], "train.lrr"),
+    (["--set", "data.label_noise=2"], "label_noise"),
+    (["--dataset", "mnist", "--data-root", "/nonexistent/root"], "/nonexistent/root/MNIST/raw"),
+    (["--tracking-uri", "http://127.0.0.1:9"], "unreachable"),
+])
+def test_user_errors_exit_2_with_one_line(tracking_uri, args, message):
+    arguments = ["run", "--tracking-uri", tracking_uri, *SMALL, *args] if "--tracking-uri" not in args \
+        else ["run", *SMALL, *args]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "config file not found" in result.stderr
+
+
+def test_bad_option_type_exits_2():
+    assert runner.invoke(app, ["run", "--seeds", "many"]).exit_code == 2
+    assert runner.invoke(app, ["no-such-command"]).exit_code == 2
+
+
+def test_datasets_lists_availability(tmp_path, idx_dataset):
+    root, _, _ = idx_dataset("KMNIST")
+    result = runner.invoke(app, ["datasets", "--data-root", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    available = {row["name"]: row["available"] for row in json.loads(result.stdout)}
+    assert available == {"digits": True, "mnist": False, "fashion-mnist": False, "kmnist": True}
+
+
+def test_version_and_python_dash_m():
+    assert runner.invoke(app, ["--version"]).stdout.strip() == f"hardness {__version__}"
+    completed = subprocess.run([sys.executable, "-m", "hardness", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.strip() == f"hardness {__version__}"
