@@ -30,6 +30,7 @@ EpochsOption = Annotated[Optional[int], typer.Option(help="Epoch budget.")]
 DataRootOption = Annotated[Optional[Path], typer.Option(help="Folder holding <MNIST|FashionMNIST|KMNIST>/raw.")]
 TrackingOption = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlruns).")]
 ExperimentOption = Annotated[Optional[str], typer.Option(help="MLflow experiment name.")]
+IdentifierOption = Annotated[Optional[str], typer.Option(help="Identifier: stragglers | confidence | energy.")]
 
 
 @contextmanager
@@ -56,14 +57,24 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Find the hard samples (stragglers) in a dataset and measure how they distort test accuracy."""
 
 
-def common_overrides(*, dataset=None, subset_size=None, seeds=None, seed=None, epochs=None, data_root=None,
-                     tracking_uri=None, experiment=None) -> list[str]:
-    """Turn the common options into `key=value` overrides (applied before --set, which wins)."""
-    fields = {"data.name": dataset, "data.subset_size": subset_size, "seeds": seeds, "seed": seed,
-              "train.epochs": epochs, "data.root": data_root, "tracking.uri": tracking_uri,
-              "tracking.experiment": experiment}
-    return [f"{key}={json.dumps(str(value) if isinstance(value, Path) else value)}"
-            for key, value in fields.items() if value is not None]
+OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "seeds": "seeds", "seed": "seed",
+                 "epochs": "train.epochs", "data_root": "data.root", "tracking_uri": "tracking.uri",
+                 "experiment": "tracking.experiment", "identifier": "identifier.name",
+                 "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits"}
+
+
+def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
+    """Load the config; options given on the command line override it, then every --set (which wins)."""
+    from hardness.config import load_config
+
+    overrides = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "identifiers":
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        overrides.append(f"{OPTION_FIELDS[name]}={json.dumps(str(value) if isinstance(value, Path) else value)}")
+    return load_config(config, [*overrides, *(set_ or [])])
 
 
 @app.command()
@@ -72,14 +83,12 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
         data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
         experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Train many seeds at once, track class radii, mark inversion points and collect stragglers."""
-    from hardness.config import load_config
     from hardness.console import print_table, progress_bar
     from hardness.experiments.stragglers import run_stragglers
 
-    overrides = common_overrides(dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs,
-                                 data_root=data_root, tracking_uri=tracking_uri, experiment=experiment)
     with user_errors():
-        resolved = load_config(config, [*overrides, *(set_ or [])])
+        resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
+                            epochs=epochs, data_root=data_root, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("training", enabled=not as_json) as progress:
             summary = run_stragglers(resolved, config_file=config, progress=progress)
     if as_json:
@@ -91,6 +100,87 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
                                          f"{len(summary.child_run_ids)} seeds, {summary.n_samples} samples)")
     typer.echo(f"stragglers per seed: {summary.straggler_counts}")
     typer.echo(f"MLflow run {summary.parent_run_id} (experiment {summary.experiment!r}, {summary.tracking_uri})")
+
+
+@app.command()
+def identify(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
+             subset_size: SubsetOption = None, seeds: SeedsOption = None, seed: SeedOption = None,
+             epochs: EpochsOption = None, data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
+             experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
+    """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
+    from hardness.console import print_table, progress_bar
+    from hardness.experiments.identify import run_identify
+
+    with user_errors():
+        resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
+                            seed=seed, epochs=epochs, data_root=data_root, tracking_uri=tracking_uri,
+                            experiment=experiment)
+        with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
+            summary = run_identify(resolved, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, default=float))
+        return
+    print_table(summary.counts, title=f"Hard samples per class: {summary.identifier}")
+    if not summary.noise.drop(columns="seed").empty:
+        print_table(summary.noise, title="Flipped labels caught")
+    typer.echo(f"MLflow run {summary.parent_run_id}")
+
+
+HardSetsOption = Annotated[Optional[int], typer.Option(help="Independent identifications (hard sets).")]
+InitsOption = Annotated[Optional[int], typer.Option(help="Initialisations per grid cell.")]
+
+
+@app.command()
+def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
+              subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
+              seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+              tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
+              as_json: JsonOption = False) -> None:
+    """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
+    from hardness.console import print_table, progress_bar
+    from hardness.experiments.imbalance import run_imbalance
+
+    with user_errors():
+        resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
+                            hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
+                            tracking_uri=tracking_uri, experiment=experiment)
+        with progress_bar("imbalance", enabled=not as_json) as progress:
+            summary = run_imbalance(resolved, progress=progress)
+    if as_json:
+        typer.echo(json.dumps({"parent_run_id": summary.parent_run_id, "skipped_cells": summary.skipped,
+                               "cells": summary.cells.to_dict(orient="records")}, indent=2, default=float))
+        return
+    print_table(summary.headline(), title=f"Accuracy by training fraction kept ({summary.identifier}, "
+                                          f"reduce {resolved.imbalance.reduce}; mean over hard sets)")
+    typer.echo(f"{len(summary.cells)} cells ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
+
+
+IdentifiersOption = Annotated[Optional[str], typer.Option(help="Comma-separated identifiers to compare.")]
+
+
+@app.command()
+def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = None, dataset: DatasetOption = None,
+              subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
+              seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+              tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
+              as_json: JsonOption = False) -> None:
+    """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
+    from hardness.console import print_table, progress_bar
+    from hardness.experiments.benchmark import run_benchmark
+
+    with user_errors():
+        resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
+                            hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
+                            tracking_uri=tracking_uri, experiment=experiment)
+        with progress_bar("benchmark", enabled=not as_json) as progress:
+            summary = run_benchmark(resolved, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, default=float))
+        return
+    from hardness.benchmark import format_headline
+
+    print_table(format_headline(summary.headline), title="Identifiers compared (mean over grid cells and hard sets)")
+    typer.echo(f"MLflow run {summary.parent_run_id}")
 
 
 @app.command()
@@ -107,6 +197,26 @@ def datasets(data_root: DataRootOption = Path("data"), as_json: JsonOption = Fal
         typer.echo(frame.to_json(orient="records", indent=2))
         return
     print_table(frame, title=f"Datasets (root: {data_root})")
+
+
+@app.command()
+def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experiment to read (repeatable; default: all).")] = None,
+           run_id: Annotated[Optional[list[str]], typer.Option(help="Only this run and its children (repeatable).")] = None,
+           out: Annotated[Path, typer.Option(help="Folder for figures/, tables/ and report.md.")] = Path("reports"),
+           tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
+    """Figures (PNG, PDF) and tables (CSV, Markdown) from tracked runs, aggregated across seeds; logged as a report run."""
+    from hardness.console import print_table, progress_bar
+    from hardness.experiments.report import run_report
+
+    with user_errors():
+        with progress_bar("report", enabled=not as_json) as progress:
+            summary = run_report(tracking_uri=tracking_uri, experiments=experiment or [], run_ids=run_id or [],
+                                 out=out, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    print_table(summary.table(), title=f"Report written to {out}/ (index: {out}/report.md)")
+    typer.echo(f"MLflow report run {summary.report_run_id} (experiment {summary.experiment!r})")
 
 
 def main() -> None:

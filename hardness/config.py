@@ -78,6 +78,56 @@ class IdentifierConfig(_Frozen):
     temperature: float = Field(default=1.0, gt=0)
 
 
+PAPER_REMAINING = {"easy": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0), "hard": (0.0, 0.25, 0.5, 0.75, 1.0)}
+
+
+class ThresholdConfig(_Frozen):
+    """How score identifiers become hard sets: like the stragglers' counts, a fixed top-k, or a score quantile."""
+
+    method: Literal["like_stragglers", "top_k", "quantile"] = "like_stragglers"
+    level: Literal["dataset", "class"] = "dataset"
+    k: int | None = Field(default=None, gt=0)
+    quantile: float = Field(default=0.9, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _k_given(self) -> ThresholdConfig:
+        if self.method == "top_k" and self.k is None:
+            raise ValueError("threshold.method top_k needs threshold.k")
+        return self
+
+
+class ImbalanceConfig(_Frozen):
+    """The in-class imbalance grid (SPEC section 6); `remaining: null` means the paper's grid for `reduce`."""
+
+    hard_sets: int = Field(default=3, gt=0)
+    inits: int = Field(default=3, gt=0)
+    train_ratios: tuple[float, ...] = (0.9, 0.7, 0.5)
+    reduce: Literal["easy", "hard"] = "easy"
+    remaining: tuple[float, ...] | None = None
+    models_per_batch: int = Field(default=150, gt=0)
+
+    @model_validator(mode="after")
+    def _fractions_valid(self) -> ImbalanceConfig:
+        if not self.train_ratios or any(not 0 < r < 1 for r in self.train_ratios):
+            raise ValueError("train_ratios must be non-empty, each strictly between 0 and 1")
+        if self.remaining is not None and (not self.remaining or any(not 0 <= f <= 1 for f in self.remaining)):
+            raise ValueError("remaining fractions must be non-empty, each between 0 and 1")
+        return self
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """The remaining fractions in force (the paper's grid when none are given)."""
+        return self.remaining if self.remaining is not None else PAPER_REMAINING[self.reduce]
+
+
+class BenchmarkConfig(_Frozen):
+    """Which identifiers the benchmark compares, and how class error rates are measured."""
+
+    identifiers: tuple[str, ...] = ("stragglers", "confidence", "energy")
+    error_models: int = Field(default=10, gt=0)
+    error_train_ratio: float = Field(default=0.8, gt=0, lt=1)
+
+
 class TrackingConfig(_Frozen):
     """Where runs go: None means MLFLOW_TRACKING_URI if set, else the local ./mlruns SQLite store."""
 
@@ -95,6 +145,9 @@ class Config(_Frozen):
     train: TrainConfig = TrainConfig()
     inversion: InversionConfig = InversionConfig()
     identifier: IdentifierConfig = IdentifierConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    imbalance: ImbalanceConfig = ImbalanceConfig()
+    benchmark: BenchmarkConfig = BenchmarkConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def flat(self) -> dict[str, Any]:

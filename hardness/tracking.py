@@ -31,6 +31,7 @@ from hardness.errors import HardnessError
 
 DEFAULT_STORE_DIR = "mlruns"
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+RESUME_TAG = "hardness.resume_key"
 # MLflow and alembic announce schema setup at INFO on every new store; keep the terminal for our output
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -163,11 +164,24 @@ class Tracker:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
         self.client.set_terminated(run_id, status=status)
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark an earlier run RUNNING again (a resumed experiment continues in the same run)."""
+        self.client.update_run(run_id, status="RUNNING")
+
+    def find_run_by_tag(self, tag: str, value: str) -> str | None:
+        """The newest run of this experiment whose `tag` equals `value`, whatever its status."""
+        runs = self.find_runs(f"tags.`{tag}` = '{value}'")
+        return None if runs.empty else str(runs["run_id"].iloc[0])
+
     @contextmanager
     def run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
-            tags: dict | None = None) -> Iterator[str]:
-        """Yield a new run id; the run ends FINISHED, FAILED on an error or KILLED on Ctrl-C (re-raised)."""
-        run_id = self.start_run(name, parent_run_id=parent_run_id, params=params, tags=tags)
+            tags: dict | None = None, resume_run_id: str | None = None) -> Iterator[str]:
+        """Yield a run id (new, or `resume_run_id` reopened); it ends FINISHED, FAILED on error, KILLED on Ctrl-C."""
+        if resume_run_id is None:
+            run_id = self.start_run(name, parent_run_id=parent_run_id, params=params, tags=tags)
+        else:
+            run_id = resume_run_id
+            self.reopen_run(run_id)
         try:
             yield run_id
         except KeyboardInterrupt:
@@ -177,6 +191,15 @@ class Tracker:
             self.end_run(run_id, "FAILED")
             raise
         self.end_run(run_id, "FINISHED")
+
+    @contextmanager
+    def resumable_run(self, name: str, key: str, *, parent_run_id: str | None = None, params: dict | None = None,
+                      tags: dict | None = None) -> Iterator[str]:
+        """Like run(), but reopens the newest run carrying resume key `key` instead of starting a new one."""
+        existing = self.find_run_by_tag(RESUME_TAG, key)
+        with self.run(name, parent_run_id=parent_run_id, params=params, tags={**(tags or {}), RESUME_TAG: key},
+                      resume_run_id=existing) as run_id:
+            yield run_id
 
     def find_runs(self, filter_string: str = "", *, experiment_names: list[str] | None = None,
                   run_ids: list[str] | None = None) -> pd.DataFrame:

@@ -56,6 +56,6 @@ def get_identifier(name: str) -> Identifier:
     return REGISTRY[name]()
 
 
-def derive_model_seeds(seed: int, n_models: int, attempt: int = 0) -> list[int]:
-    """Well-mixed 31-bit init seeds for models 0..n_models-1 of a run (attempt > 0: fresh re-initialisations)."""
-    return [int(np.random.SeedSequence([seed, k, attempt]).generate_state(1)[0] >> 1) for k in range(n_models)]
+def derive_model_seeds(seed: int, n_models: int, stream: int = 0) -> list[int]:
+    """Well-mixed 31-bit init seeds for models 0..n_models-1; each stream (retries, imbalance inits) is independent."""
+    return [int(np.random.SeedSequence([seed, k, stream]).generate_state(1)[0] >> 1) for k in range(n_models)]

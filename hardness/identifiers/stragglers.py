@@ -91,7 +91,7 @@ def find_stragglers(dataset: Dataset, config: Config, model_seeds: list[int], *,
         retried = missing.any(1).nonzero().squeeze(1)
         if len(retried) == 0:
             break
-        fresh_seeds = derive_model_seeds(seed, k, attempt=retry)
+        fresh_seeds = derive_model_seeds(seed, k, stream=retry)
         again = _watch(engine, dataset, config, [fresh_seeds[i] for i in retried], missing[retried],
                        seed=seed + retry, stop=True, progress=None)
         found = again.inversion_epoch >= 0

@@ -1,0 +1,111 @@
+"""The in-class imbalance grid (SPEC section 6) as computation: cells, splits, ensemble training, metrics.
+
+A cell is (hard set, train ratio, remaining fraction); each cell trains `inits` fresh models. All
+models of many cells train as ONE ensemble with per-model training masks, restricted to the union of
+their training samples. The test sets of a cell depend only on (hard set, train ratio), so cells that
+differ in the remaining fraction are evaluated on the same test samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.engine import Engine, EpochState
+from hardness.identifiers.base import Progress, derive_model_seeds
+from hardness.metrics import compute_classification_metrics
+from hardness.models import build_ensemble
+from hardness.splits import ImbalanceSplit, build_train_masks, compute_imbalance_split
+
+INIT_STREAM = 1000
+"""Seed stream of the imbalance models' initialisations (identification uses streams 0..max_retries)."""
+
+PARTS = ("all", "hard", "easy")
+MEASURES = ("acc", "precision", "recall", "f1")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid."""
+
+    hard_set: int
+    train_ratio: float
+    remaining: float
+
+    @property
+    def key(self) -> str:
+        return f"h{self.hard_set}-r{self.train_ratio:g}-f{self.remaining:g}"
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A cell's split and its metrics per initialisation: {'acc/hard': array[inits], ...}."""
+
+    cell: Cell
+    split: ImbalanceSplit
+    metrics: dict[str, np.ndarray]
+
+
+def build_cells(config: Config, n_hard_sets: int) -> list[Cell]:
+    """Every (hard set, train ratio, remaining fraction) of the configured grid."""
+    return [Cell(h, ratio, fraction) for h in range(n_hard_sets) for ratio in config.imbalance.train_ratios
+            for fraction in config.imbalance.fractions]
+
+
+def derive_split_seed(seed: int, cell: Cell) -> int:
+    """Split seed shared by the cells of one (hard set, train ratio), so their test sets coincide."""
+    state = np.random.SeedSequence([seed, cell.hard_set, round(cell.train_ratio * 10_000), 2]).generate_state(1)
+    return int(state[0] >> 1)
+
+
+def compute_split(hard: torch.Tensor, config: Config, cell: Cell) -> ImbalanceSplit:
+    """The cell's train / hard-test / easy-test positions."""
+    return compute_imbalance_split(hard, train_ratio=cell.train_ratio, remaining=cell.remaining,
+                                   reduce=config.imbalance.reduce, seed=derive_split_seed(config.seed, cell))
+
+
+def score_cell(predictions: torch.Tensor, labels: torch.Tensor, split: ImbalanceSplit) -> dict[str, np.ndarray]:
+    """Metrics per model for predictions [inits, N] on the split's all / hard / easy test sets, plus gaps."""
+    metrics: dict[str, np.ndarray] = {}
+    for part, positions in zip(PARTS, (split.test, split.test_hard, split.test_easy)):
+        for measure, values in compute_classification_metrics(predictions[:, positions], labels[positions]).items():
+            metrics[f"{measure}/{part}"] = np.asarray(values, dtype=float)
+    for measure in MEASURES:
+        metrics[f"gap/{measure}"] = metrics[f"{measure}/easy"] - metrics[f"{measure}/hard"]
+    return metrics
+
+
+class _EpochProgress:
+    def __init__(self, progress: Progress, offset: int, total: int, status: str):
+        self.progress, self.offset, self.total, self.status = progress, offset, total, status
+
+    def on_epoch_end(self, state: EpochState) -> None:
+        self.progress(self.offset + state.epoch, self.total, self.status)
+
+
+def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor, cells: list[Cell], *,
+                   progress: Progress | None = None) -> Iterator[list[CellResult]]:
+    """Train and score the cells batch by batch (yielding each batch's results as soon as it is done)."""
+    inits = config.imbalance.inits
+    init_seeds = derive_model_seeds(config.seed, inits, stream=INIT_STREAM)
+    per_batch = max(1, config.imbalance.models_per_batch // inits)
+    batches = [cells[start:start + per_batch] for start in range(0, len(cells), per_batch)]
+    engine = Engine(config.model, config.train, dataset.n_classes)
+    epochs = config.train.epochs
+    for number, batch in enumerate(batches):
+        splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in batch]
+        masks = build_train_masks([split for split in splits for _ in range(inits)], dataset.n_samples)
+        used = masks.any(0)
+        ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(batch))
+        hooks = [] if progress is None else [
+            _EpochProgress(progress, number * epochs, len(batches) * epochs, f"batch {number + 1}/{len(batches)}")]
+        fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used],
+                            hooks=hooks, observe_radii=False, seed=config.seed)
+        predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
+        yield [CellResult(cell, split, score_cell(predictions[i * inits:(i + 1) * inits], dataset.y, split))
+               for i, (cell, split) in enumerate(zip(batch, splits))]
