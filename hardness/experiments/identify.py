@@ -14,6 +14,7 @@ from hardness.hardsets import compute_hard_sets
 from hardness.identifiers import Identification, get_identifier
 from hardness.identifiers.base import Progress, derive_model_seeds
 from hardness.tables import build_hard_set_table
+from hardness.thresholds import count_per_class
 from hardness.tracking import Tracker, tracking_tags
 
 
@@ -46,12 +47,11 @@ def identify_hard_sets(dataset: Dataset, config: Config, name: str, n_models: in
     return compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold, reference=reference)
 
 
-def count_table(dataset: Dataset, hard_sets: torch.Tensor) -> pd.DataFrame:
-    """Hard samples per class (rows) and seed (columns seed_k), plus the total row."""
-    counts = torch.stack([torch.bincount(dataset.y[row], minlength=dataset.n_classes) for row in hard_sets])
-    frame = pd.DataFrame(counts.t().numpy(), columns=[f"seed_{k}" for k in range(len(hard_sets))])
-    frame.insert(0, "class", [str(c) for c in range(dataset.n_classes)])
-    total = frame.drop(columns="class").sum().to_frame().t()
+def count_table(class_counts: torch.Tensor) -> pd.DataFrame:
+    """Hard samples per class (rows) and seed (columns seed_k) from counts [K, C], plus a total row."""
+    frame = pd.DataFrame(class_counts.t().numpy(), columns=[f"seed_{k}" for k in range(len(class_counts))])
+    frame.insert(0, "class", [str(c) for c in range(class_counts.shape[1])])
+    total = frame.drop(columns="class").sum().to_frame().T
     total.insert(0, "class", "total")
     return pd.concat([frame, total], ignore_index=True)
 
@@ -84,13 +84,12 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
             score_frame.insert(0, "original_index", dataset.index.numpy())
             score_frame.insert(1, "label", dataset.y.numpy())
             tracker.log_table(parent, score_frame, "scores.csv")
-        counts = count_table(dataset, hard_sets)
+        class_counts = count_per_class(hard_sets, dataset.y, dataset.n_classes)
+        counts = count_table(class_counts)
         tracker.log_table(parent, counts, "counts_per_class.csv")
         sizes = hard_sets.sum(1).float()
         metrics = {"hard/count_mean": float(sizes.mean()), "hard/count_std": float(sizes.std(correction=0))}
-        metrics |= {f"hard/class_{c}": float(v) for c, v in
-                    enumerate(torch.stack([torch.bincount(dataset.y[row], minlength=dataset.n_classes)
-                                           for row in hard_sets]).float().mean(0))}
+        metrics |= {f"hard/class_{c}": float(v) for c, v in enumerate(class_counts.float().mean(0))}
         if not noise.drop(columns="seed").empty:
             metrics |= {f"{k}_mean": float(v) for k, v in noise.drop(columns="seed").mean().items()}
         tracker.log_metrics(parent, metrics)
