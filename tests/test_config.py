@@ -1,9 +1,13 @@
 """Config: defaults, YAML files with `extends`, `--set` overrides, and clear errors for bad input."""
 
+from pathlib import Path
+
 import pytest
 
 from hardness.config import Config, dump_config, load_config, parse_override
 from hardness.errors import HardnessError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def test_defaults_are_the_reference_code_preset():
@@ -21,11 +25,13 @@ def test_extends_merges_and_overrides_win(tmp_path):
     assert config.data.subset_size == 100
 
 
-def test_shipped_configs_load(tmp_path):
-    for name in ["quickstart", "mnist-radii", "mnist-20k", "presets/reference-code", "presets/paper-text"]:
-        load_config(f"configs/{name}.yaml")
-    assert load_config("configs/mnist-20k.yaml").data.subset_size == 20000
-    assert load_config("configs/mnist-radii.yaml").seeds == 100
+def test_shipped_configs_load():
+    paths = sorted(CONFIGS.rglob("*.yaml"))
+    assert len(paths) >= 11
+    for path in paths:
+        load_config(path)
+    assert load_config(CONFIGS / "mnist-20k.yaml").data.subset_size == 20000
+    assert load_config(CONFIGS / "mnist-radii.yaml").seeds == 100
 
 
 def test_parse_override_types():
