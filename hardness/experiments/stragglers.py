@@ -59,18 +59,21 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         if config_file is not None:
             tracker.log_file(parent, config_file, "config_source")
         run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
-        children = [_log_model(tracker, parent, config, dataset, run, k, model_seeds[k], tags)
-                    for k in range(len(model_seeds))]
+        logged = [_log_model(tracker, parent, config, dataset, run, k, model_seeds[k], tags)
+                  for k in range(len(model_seeds))]
+        children = [child for child, _ in logged]
+        stragglers = pd.concat([table.assign(model=k) for k, (_, table) in enumerate(logged)], ignore_index=True)
         per_class = summarise_inversions(run.inversion_epoch, run.hard, dataset.y)
         _log_summary(tracker, parent, dataset, run, per_class)
+        tracker.log_table(parent, stragglers, "stragglers.csv")
     return StragglerSummary(
         parent, children, config.tracking.experiment, tracker.uri, dataset.name, dataset.n_samples, per_class,
         run.hard.sum(1).tolist(), run.inversion_epoch.tolist())
 
 
 def _log_model(tracker: Tracker, parent: str, config: Config, dataset: Dataset, run: StragglerRun, k: int,
-               model_seed: int, tags: dict[str, str]) -> str:
-    """One child run for model k: curves, inversion epochs, straggler counts and indices."""
+               model_seed: int, tags: dict[str, str]) -> tuple[str, pd.DataFrame]:
+    """One child run for model k: curves, inversion epochs, straggler counts and indices (returned too)."""
     params = {**config.flat(), "model.index": k, "model.seed": model_seed}
     with tracker.run(f"seed-{k}", parent_run_id=parent, params=params,
                      tags={**tags, "hardness.group": parent}) as child:
@@ -83,7 +86,7 @@ def _log_model(tracker: Tracker, parent: str, config: Config, dataset: Dataset, 
         hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
         tracker.log_table(child, hard_table, "stragglers.csv")
         tracker.log_table(child, build_radii_table(radii), "radii.csv")
-    return child
+    return child, hard_table
 
 
 def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, float]:
@@ -123,14 +126,3 @@ def _log_summary(tracker: Tracker, parent: str, dataset: Dataset, run: Straggler
     tracker.log_metrics(parent, metrics)
     tracker.log_table(parent, per_class, "per_class.csv")
     tracker.log_table(parent, summarise_radii(run.radii), "radii_summary.csv")
-    tracker.log_table(parent, _all_stragglers(dataset, run), "stragglers.csv")
-
-
-def _all_stragglers(dataset: Dataset, run: StragglerRun) -> pd.DataFrame:
-    """Long table over all models: model, original index, label, inversion epoch of its class."""
-    tables = []
-    for k in range(run.hard.shape[0]):
-        table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
-        table.insert(0, "model", k)
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True)
