@@ -16,6 +16,7 @@ square-ish sgemm). Timings are per model-epoch (one training step plus the obser
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +32,16 @@ from hardness.manifolds import compute_inversion_epochs, compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
 
 console = Console()
+
+
+def read_cpu_ticks() -> tuple[int, int]:
+    """(busy ticks of the whole machine, ticks of this process) from /proc, or (0, 0) where there is none."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(fields[:3]) + sum(fields[5:8]), int(own[11]) + int(own[12])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
 
 
 def measure_peak_gflops(repeats: int = 3) -> float:
@@ -94,16 +105,16 @@ def run_engine(x, y, n_classes, model: ModelConfig, train: TrainConfig, seeds: l
 
 def run_loop(x, y, n_classes, model: ModelConfig, lr: float, seeds: list[int], epochs: int, *,
              reuse_forward: bool) -> float:
-    """Seconds per model-epoch of the plain per-seed loop (same initialisation as the engine's models)."""
-    elapsed = 0.0
+    """Median seconds per model-epoch of the plain per-seed loop (same initialisation as the engine's models)."""
+    times = []
     for seed in seeds:
         module = copy_into_module(build_ensemble(x.shape[1], n_classes, model, [seed]), 0,
                                   build_module(x.shape[1], n_classes, model))
         optimizer = torch.optim.SGD(module.parameters(), lr=lr)
         encoder, head = module[:2], module[2:]
         F.cross_entropy(module(x), y).backward()  # warm-up, untimed
-        start = time.perf_counter()
         for _ in range(epochs):
+            start = time.perf_counter()
             hidden = encoder(x)
             loss = F.cross_entropy(head(hidden), y)
             optimizer.zero_grad()
@@ -112,8 +123,8 @@ def run_loop(x, y, n_classes, model: ModelConfig, lr: float, seeds: list[int], e
             with torch.no_grad():
                 latent = hidden if reuse_forward else encoder(x)
                 compute_radii(latent.detach(), y, n_classes)
-        elapsed += time.perf_counter() - start
-    return elapsed / (len(seeds) * epochs)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -142,6 +153,7 @@ def main() -> None:
                   f"K={args.seeds}, {args.epochs} epochs, chunk {args.chunk_size}, net {d}-{model.width}x{model.depth}"
                   f"-{n_classes} {model.activation}, SGD lr {train.lr}, full batch, radii every epoch")
 
+    ticks, started = read_cpu_ticks(), time.perf_counter()
     peaks = [measure_peak_gflops()]
     recorder, fp32_total = run_engine(x, y, n_classes, model, train, seeds)
     fp32_epoch = recorder.seconds_per_epoch() / args.seeds
@@ -158,6 +170,8 @@ def main() -> None:
         bf16 = (bf16_speed.seconds_per_epoch() / args.seeds, bf16_run, len(compared))
     peaks.append(measure_peak_gflops())
     peak = max(peaks)
+    now = read_cpu_ticks()
+    others = ((now[0] - ticks[0]) - (now[1] - ticks[1])) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - started)
 
     table = Table(title="Time per model-epoch (one training step + observing all samples)",
                   caption=f"fp32 sgemm peak: {peak:.0f} GFLOP/s (best of {', '.join(f'{p:.0f}' for p in peaks)}, "
@@ -179,17 +193,21 @@ def main() -> None:
 
     paper = fp32_epoch * 100 * 500 * (20000 / n)
     first_rate = first_flops / fp32_epoch / 1e9
-    constant = int((x == x[:1]).all(0).sum())
+    varying = int((~(x == x[:1]).all(0)).sum())
+    constant = d - min(d, -(-varying // 16) * 16)  # the engine keeps a multiple of 16 features in its GEMMs
     executed = (step_flops - first_flops * constant / d) / fp32_epoch / 1e9
     console.print(f"engine: {fp32_total:.1f} s for the whole fit ({args.epochs} epochs + final observation); "
                   f"first-layer products alone {first_rate:.0f} GFLOP/s = {100 * first_rate / peak:.0f}% of peak "
                   f"({100 * first_flops / step_flops:.0f}% of the step's FLOPs)")
-    console.print(f"GFLOP/s count the nominal FLOPs; the engine skips the {constant} constant features "
+    console.print(f"GFLOP/s count the nominal FLOPs; the engine skips {constant} constant features "
                   f"({100 * constant / d:.0f}% of layer one's products): executed {executed:.0f} GFLOP/s "
                   f"= {100 * executed / peak:.0f}% of peak")
     console.print(f"speed-up over the straightforward loop: {loop_separate / fp32_epoch:.2f}x "
                   f"({loop_reuse / fp32_epoch:.2f}x over the loop that reuses its forward for radii)")
     console.print(f"estimated paper radii run, 100 seeds x 500 epochs x 20k samples: {paper / 60:.1f} min")
+    if others > 0.05:
+        console.print(f"[yellow]other processes used {others:.2f} cores on average during this run: timings are "
+                      f"unreliable, run again on a quiet machine[/yellow]")
 
     if bf16 is not None:
         _, bf16_run, k = bf16

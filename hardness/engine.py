@@ -5,17 +5,23 @@ ensemble on the whole data (loss, per-class radii of the latent layer, which sam
 right) and hands an `EpochState` to its hooks; a hook may ask to stop some models. Gradients are
 computed by hand (cross-entropy through the MLP), chunk by chunk, so the forward pass of a full-batch
 step doubles as the observation of the weights it starts from and no n x n or K x N x D tensor exists.
+
+Inside a pass activations are feature-major, [K, width, C] for a chunk of C samples: layer one of all
+models is then a single [K*width, C] matrix, so its forward and weight-gradient products with the shared
+inputs are two large GEMMs (nearly all the arithmetic), every later product is a contiguous batched one,
+and elementwise work runs over contiguous memory. Chunk intermediates live in reused buffers.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
 from hardness.config import ModelConfig, TrainConfig
-from hardness.manifolds import compute_class_sums, compute_radii_from_sums
+from hardness.manifolds import compute_radii_from_sums
 from hardness.models import Ensemble
 from hardness.optim import build_optimizer
 
@@ -48,15 +54,68 @@ class FitResult:
     epochs_trained: torch.Tensor
 
 
-def _tanh_(a: torch.Tensor) -> torch.Tensor:
-    # 2*sigmoid(2a)-1 equals tanh to ~2e-7 and is several times faster than aten's tanh on this CPU
-    return torch.sigmoid(a.mul_(2)).mul_(2).sub_(1)
-
-
 def compute_batch_order(train_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """[K, N] positions per model for one epoch: its own training samples shuffled first, the rest after."""
     keys = torch.rand(train_mask.shape, generator=generator) + (~train_mask).float() * 2
     return keys.argsort(dim=1)
+
+
+class _Buffers:
+    """Named scratch tensors reused across chunks, batches and passes.
+
+    Writing megabyte-sized intermediates in place instead of allocating them each chunk matters here:
+    fresh allocations page-fault on first touch and cost more than the arithmetic on them.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[tuple[str, torch.dtype], torch.Tensor] = {}
+
+    def get(self, name: str, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        numel = math.prod(shape)
+        flat = self._flat.get((name, dtype))
+        if flat is None or flat.numel() < numel:
+            flat = torch.empty(numel, dtype=dtype)
+            self._flat[(name, dtype)] = flat
+        return flat[:numel].view(shape)
+
+
+@dataclass
+class _Sums:
+    """Running totals of a pass: loss [K], per-class sums of u = z/|z| [K, n_classes, w] and of |u|^2 [K, n_classes]."""
+
+    loss: torch.Tensor
+    unit: torch.Tensor
+    unit_sq: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The shared samples of a fit as passes use them: sorted by class, constant features split off.
+
+    Sorting makes per-class sums sums of slices. A feature with the same value for every sample (MNIST's
+    border pixels, ~11% of them) only shifts layer one's pre-activations by W[:, j] * value: it is folded
+    into the bias, its weight gradient is value times the bias gradient, and the big products skip it.
+    """
+
+    x: torch.Tensor  # [N, D'] varying features, rows sorted by class
+    y: torch.Tensor  # [N] sorted labels
+    order: torch.Tensor  # [N] caller's position of each sorted row
+    varying: torch.Tensor | None  # [D'] indices of the varying features; None when all vary
+    constant: torch.Tensor | None  # [D - D'] indices of the constant features
+    values: torch.Tensor | None  # [D - D'] their values
+
+
+def _prepare_inputs(x: torch.Tensor, y: torch.Tensor) -> _Inputs:
+    """Sort the samples by class and split off constant features, keeping a multiple of 16 features for the GEMMs."""
+    order = torch.argsort(y, stable=True)
+    x, y = x[order], y[order]
+    fixed = (x == x[:1]).all(0)
+    kept = -(-int((~fixed).sum()) // 16) * 16  # odd leading dimensions cost MKL ~10% on the weight-gradient GEMM
+    if kept == 0 or kept >= x.shape[1]:
+        return _Inputs(x, y, order, None, None, None)
+    fixed[fixed.nonzero().squeeze(1)[: kept - int((~fixed).sum())]] = False
+    varying, constant = (~fixed).nonzero().squeeze(1), fixed.nonzero().squeeze(1)
+    return _Inputs(x[:, varying].contiguous(), y, order, varying, constant, x[0, constant].clone())
 
 
 class Engine:
@@ -65,87 +124,169 @@ class Engine:
     def __init__(self, model: ModelConfig, train: TrainConfig, n_classes: int):
         self.model, self.train, self.n_classes = model, train, n_classes
         self.low_precision = train.precision == "bf16"
+        self._tanh = model.activation == "tanh"
+        # tanh(a) = 2*sigmoid(2a) - 1 (to ~2e-7) is several times faster than aten's tanh on this CPU; the
+        # products compute 2a directly (alpha=beta=2, exact in floating point)
+        self._scale = 2.0 if self._tanh else 1.0
+        self._buffers = _Buffers()
+        self._one, self._minus_one = torch.tensor(1.0), torch.tensor(-1.0)
 
-    # ----- forward / backward over one chunk -------------------------------------------------------
-    def _activate(self, a: torch.Tensor) -> torch.Tensor:
-        return _tanh_(a) if self.model.activation == "tanh" else a.clamp_min_(0)
+    # ----- forward / backward over one chunk [K, width, C] -------------------------------------------
+    def _activate_(self, a: torch.Tensor) -> torch.Tensor:
+        """In place: a holds scale * pre-activation; afterwards the hidden activation."""
+        if self._tanh:
+            return torch.add(self._minus_one, a.sigmoid_(), alpha=2, out=a)  # 2s - 1 in one pass
+        return a.clamp_min_(0)
 
-    def _activation_grad(self, h: torch.Tensor) -> torch.Tensor:
-        return 1 - h * h if self.model.activation == "tanh" else (h > 0).to(h.dtype)
+    def _activation_grad_(self, g: torch.Tensor, h: torch.Tensor) -> None:
+        """In place: g *= activation'(pre-activation), written in terms of the activation h."""
+        if self._tanh:
+            g.mul_(torch.addcmul(self._one, h, h, value=-1, out=self._buffers.get("slope", *h.shape)))
+        else:
+            g.mul_(torch.gt(h, 0, out=self._buffers.get("slope", *h.shape, dtype=torch.bool)))
 
-    def _first_layer(self, ensemble: Ensemble, x: torch.Tensor) -> torch.Tensor:
-        """Pre-activations [K, C, w] of layer one; x is shared [C, D] or per model [K, C, D]."""
-        weight, bias = ensemble.weights[0], ensemble.biases[0]
-        k, width, d = weight.shape
+    def _first_layer(self, ensemble: Ensemble, x: torch.Tensor,
+                     first: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """Activations [K, w, C] of layer one; x is shared [C, D'] or per model [K, C, D].
+
+        `first` is layer one as (weight [K*w, D'] (bf16 in low precision), bias [K*w]) for shared x.
+        """
+        k, width, _ = ensemble.weights[0].shape
+        out = self._buffers.get("h0", k, width, x.shape[-2])
+        if x.dim() == 3:
+            torch.baddbmm(ensemble.biases[0].unsqueeze(2), ensemble.weights[0], x.transpose(1, 2),
+                          beta=self._scale, alpha=self._scale, out=out)
+            return self._activate_(out)
+        weight, bias = first
         if self.low_precision:
-            weight = weight.to(torch.bfloat16)
-        if x.dim() == 2:
-            product = x.to(weight.dtype) @ weight.reshape(k * width, d).t()
-            return (product.float() + bias.reshape(k * width)).view(-1, k, width).transpose(0, 1)
-        return torch.baddbmm(bias.unsqueeze(1), x, ensemble.weights[0].transpose(1, 2))
+            # bf16 GEMMs return bf16; the layouts (W @ x^T, and g^T-contiguous below) are the fast bf16 paths
+            torch.add(bias.view(-1, 1), weight @ x.t(), out=out.view(k * width, -1)).mul_(self._scale)
+        else:
+            torch.addmm(bias.view(-1, 1), weight, x.t(), beta=self._scale, alpha=self._scale,
+                        out=out.view(k * width, -1))
+        return self._activate_(out)
 
-    def _forward(self, ensemble: Ensemble, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Hidden activations (each [K, C, w]) and logits [K, C, n_classes]."""
-        h = self._activate(self._first_layer(ensemble, x))
+    def _forward(self, ensemble: Ensemble, x: torch.Tensor,
+                 first: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Hidden activations (each [K, w, C]) and logits [K, n_classes, C], all views of reused buffers."""
+        h = self._first_layer(ensemble, x, first)
         hiddens = [h]
-        for weight, bias in zip(ensemble.weights[1:-1], ensemble.biases[1:-1]):
-            h = self._activate(torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2)))
+        for layer in range(1, len(ensemble.weights) - 1):
+            weight, bias = ensemble.weights[layer], ensemble.biases[layer]
+            out = self._buffers.get(f"h{layer}", weight.shape[0], weight.shape[1], h.shape[2])
+            h = torch.baddbmm(bias.unsqueeze(2), weight, h, beta=self._scale, alpha=self._scale, out=out)
+            h = self._activate_(h)
             hiddens.append(h)
-        logits = torch.baddbmm(ensemble.biases[-1].unsqueeze(1), h, ensemble.weights[-1].transpose(1, 2))
-        return hiddens, logits
+        weight, bias = ensemble.weights[-1], ensemble.biases[-1]
+        logits = self._buffers.get("logits", weight.shape[0], weight.shape[1], h.shape[2])
+        return hiddens, torch.baddbmm(bias.unsqueeze(2), weight, h, out=logits)
 
-    def _backward(self, ensemble: Ensemble, x: torch.Tensor, hiddens: list[torch.Tensor], log_p: torch.Tensor,
-                  target: torch.Tensor, weight: torch.Tensor, grads: list[torch.Tensor]) -> None:
-        """Accumulate d(sum_i weight[k,i] * CE_i)/d(params) into grads (w0, b0, w1, b1, ... order)."""
-        g = log_p.exp()
-        index = target.unsqueeze(2)
-        g.scatter_add_(2, index, torch.full(index.shape, -1.0))
-        g.mul_(weight.unsqueeze(2))
+    def _output_step(self, logits: torch.Tensor, index: torch.Tensor, weight: torch.Tensor,
+                     loss: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy at the logits [K, n_classes, C] with targets index [K, 1, C] and sample weights [K, C].
+
+        Adds sum_i weight[k,i] * CE_i to `loss` [K]; returns (correct [K, C] bool: the target is the argmax,
+        d(weighted loss)/d(logits) [K, n_classes, C], a reused buffer). The softmax is written out by hand:
+        log_softmax and argmax over dim 1 of this layout are several times slower here.
+        """
+        top = logits.amax(1, keepdim=True)
+        picked = logits.gather(1, index)
+        correct = (picked == top).squeeze(1)
+        at_top = torch.eq(logits, top, out=self._buffers.get("at_top", *logits.shape, dtype=torch.bool))
+        tied = at_top.view(torch.uint8).sum(1, dtype=torch.uint8) > 1
+        if bool(tied.any()):
+            # rare (e.g. a dead model with equal logits): argmax takes the first maximum
+            correct[tied] = logits.permute(0, 2, 1)[tied].argmax(1) == index.squeeze(1).expand_as(tied)[tied]
+        g = torch.sub(logits, top, out=self._buffers.get("grad_logits", *logits.shape)).exp_()
+        total = g.sum(1)
+        log_p = picked.squeeze(1).sub_(top.squeeze(1)).sub_(total.log())
+        loss -= (log_p * weight).sum(1, dtype=torch.float64)
+        g.mul_((weight / total).unsqueeze(1))
+        g.scatter_add_(1, index, weight.neg().unsqueeze(1))
+        return correct, g
+
+    def _backward(self, ensemble: Ensemble, x: torch.Tensor, hiddens: list[torch.Tensor], g: torch.Tensor,
+                  grads: list[torch.Tensor], first_grad: torch.Tensor | None = None) -> None:
+        """Accumulate the parameter gradients (w0, b0, w1, b1, ... order) from the logit gradient g.
+
+        For shared x [C, D'], layer one's weight gradient goes to `first_grad` [K*w, D'] instead of grads[0].
+        """
         for layer in range(len(ensemble.weights) - 1, 0, -1):
             h_in = hiddens[layer - 1]
-            grads[2 * layer].baddbmm_(g.transpose(1, 2), h_in)
-            grads[2 * layer + 1].add_(g.sum(1))
-            g = torch.bmm(g, ensemble.weights[layer]).mul_(self._activation_grad(h_in))
-        k, width, d = ensemble.weights[0].shape
-        if x.dim() == 2:
-            flat = g.transpose(0, 1).reshape(-1, k * width)
-            if self.low_precision:
-                grads[0].view(k * width, d).add_((flat.t().to(torch.bfloat16) @ x.to(torch.bfloat16)).float())
-            else:
-                grads[0].view(k * width, d).addmm_(flat.t(), x)
+            grads[2 * layer].baddbmm_(g, h_in.transpose(1, 2))
+            grads[2 * layer + 1].add_(g.sum(2))
+            out = self._buffers.get(f"grad{layer % 2}", *h_in.shape)
+            g = torch.bmm(ensemble.weights[layer].transpose(1, 2), g, out=out)
+            self._activation_grad_(g, h_in)
+        grads[1].add_(g.sum(2))
+        if x.dim() == 3:
+            grads[0].baddbmm_(g, x)
+            return
+        flat = g.view(-1, g.shape[2])
+        if self.low_precision:
+            g_low = self._buffers.get("grad_low", *reversed(flat.shape), dtype=torch.bfloat16)
+            first_grad.add_(g_low.copy_(flat.t()).t() @ x)
         else:
-            grads[0].baddbmm_(g.transpose(1, 2), x)
-        grads[1].add_(g.sum(1))
+            first_grad.addmm_(flat, x)
+
+    # ----- observations ----------------------------------------------------------------------------------
+    def _add_class_sums(self, latent: torch.Tensor, segments: list[tuple[int, int, int]], sums: _Sums) -> None:
+        """Add per-class sums of u = z/|z| and |u|^2 for latent [K, w, C] whose samples are sorted by class.
+
+        `segments` are (class, begin, end) column ranges of the chunk: the class sums are slice sums.
+        """
+        unit = self._buffers.get("unit", *latent.shape)
+        # a sum over dim 1 of [K, w, C] is fast; linalg.vector_norm over it is ~30x slower here
+        squared = torch.mul(latent, latent, out=unit).sum(1)
+        norm = squared.sqrt().clamp_min_(1e-12)
+        torch.div(latent, norm.unsqueeze(1), out=unit)
+        unit_sq = squared.div_(norm.square_())
+        for label, begin, end in segments:
+            sums.unit[:, label] += unit[:, :, begin:end].sum(2)
+            sums.unit_sq[:, label] += unit_sq[:, begin:end].sum(1)
 
     # ----- passes over the data ------------------------------------------------------------------------
-    def _pass(self, ensemble: Ensemble, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, *,
-              with_grads: bool, observe_radii: bool) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                               torch.Tensor, list[torch.Tensor] | None]:
-        """One chunked pass over shared x: (loss [K], radii [K, n_classes] or None, correct [K, N], grads)."""
+    def _pass(self, ensemble: Ensemble, inputs: _Inputs, weight: torch.Tensor, *, with_grads: bool,
+              observe_radii: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, list[torch.Tensor] | None]:
+        """One chunked pass over the prepared samples (weight [K, N] in their sorted order).
+
+        Returns (loss [K], radii [K, n_classes] or None, correct [K, N] in sorted order, grads or None).
+        """
+        x, y = inputs.x, inputs.y
         k, n = ensemble.n_models, x.shape[0]
-        loss = torch.zeros(k, dtype=torch.float64)
+        width = ensemble.weights[self.model.latent_layer].shape[1]
+        sums = _Sums(torch.zeros(k, dtype=torch.float64), torch.zeros(k, self.n_classes, width, dtype=torch.float64),
+                     torch.zeros(k, self.n_classes, dtype=torch.float64))
         correct = torch.empty(k, n, dtype=torch.bool)
         grads = [torch.zeros_like(p) for p in ensemble.parameters()] if with_grads else None
-        width = ensemble.weights[self.model.latent_layer].shape[1]
-        sums = torch.zeros(k, self.n_classes, width, dtype=torch.float64)
-        sums_sq = torch.zeros(k, self.n_classes, dtype=torch.float64)
+        counts = torch.bincount(y, minlength=self.n_classes)
+        bounds = [0] + torch.cumsum(counts, 0).tolist()
+        weight0, bias0 = ensemble.weights[0], ensemble.biases[0]
+        first = weight0.view(-1, weight0.shape[2])
+        if inputs.varying is not None:
+            bias0 = bias0 + weight0[:, :, inputs.constant] @ inputs.values
+            first = first[:, inputs.varying]
+        first_grad = None
+        if grads is not None:
+            first_grad = grads[0].view(first.shape) if inputs.varying is None else torch.zeros(first.shape)
+        if self.low_precision:
+            x, first = x.to(torch.bfloat16), first.to(torch.bfloat16)
         for start in range(0, n, self.train.chunk_size):
             stop = min(start + self.train.chunk_size, n)
-            xc, yc, wc = x[start:stop], y[start:stop], weight[:, start:stop]
-            hiddens, logits = self._forward(ensemble, xc)
-            log_p = torch.log_softmax(logits, dim=2)
-            target = yc.expand(k, -1)
-            loss -= (log_p.gather(2, target.unsqueeze(2)).squeeze(2) * wc).sum(1, dtype=torch.float64)
-            correct[:, start:stop] = logits.argmax(2) == yc
+            xc, index = x[start:stop], y[start:stop].view(1, 1, -1).expand(k, 1, -1)
+            hiddens, logits = self._forward(ensemble, xc, (first, bias0.reshape(-1)))
             if observe_radii:
-                chunk_sums, chunk_sums_sq = compute_class_sums(hiddens[self.model.latent_layer], yc, self.n_classes)
-                sums += chunk_sums
-                sums_sq += chunk_sums_sq
+                segments = [(label, max(bounds[label], start) - start, min(bounds[label + 1], stop) - start)
+                            for label in range(self.n_classes) if bounds[label] < stop and bounds[label + 1] > start]
+                self._add_class_sums(hiddens[self.model.latent_layer], segments, sums)
+            correct[:, start:stop], g = self._output_step(logits, index, weight[:, start:stop], sums.loss)
             if grads is not None:
-                self._backward(ensemble, xc, hiddens, log_p, target, wc, grads)
-        counts = torch.bincount(y, minlength=self.n_classes)
-        radii = compute_radii_from_sums(sums, sums_sq, counts) if observe_radii else None
-        return loss, radii, correct, grads
+                self._backward(ensemble, xc, hiddens, g, grads, first_grad)
+        if grads is not None and inputs.varying is not None:
+            grads[0][:, :, inputs.varying] = first_grad.view(k, -1, len(inputs.varying))
+            grads[0][:, :, inputs.constant] = grads[1].unsqueeze(2) * inputs.values
+        radii = compute_radii_from_sums(sums.unit, sums.unit_sq, counts) if observe_radii else None
+        return sums.loss, radii, correct, grads
 
     def _minibatch_epoch(self, ensemble: Ensemble, optimizer, x: torch.Tensor, y: torch.Tensor,
                          train_mask: torch.Tensor, generator: torch.Generator) -> None:
@@ -153,18 +294,24 @@ class Engine:
         batch = self.train.batch_size
         order = compute_batch_order(train_mask, generator)
         counts = train_mask.sum(1)
+        grads = [torch.zeros_like(p) for p in ensemble.parameters()]
+        k, d = ensemble.n_models, x.shape[1]
         for start in range(0, int(counts.max()), batch):
             positions = order[:, start:start + batch]
-            valid = (torch.arange(start, start + positions.shape[1]) < counts.unsqueeze(1)).float()
+            size = positions.shape[1]
+            valid = (torch.arange(start, start + size) < counts.unsqueeze(1)).float()
             weight = valid / valid.sum(1, keepdim=True).clamp_min(1)
-            xb = x[positions]
+            xb = torch.index_select(x, 0, positions.reshape(-1), out=self._buffers.get("batch", k * size, d))
+            xb = xb.view(k, size, d)
             hiddens, logits = self._forward(ensemble, xb)
-            log_p = torch.log_softmax(logits, dim=2)
-            grads = [torch.zeros_like(p) for p in ensemble.parameters()]
-            self._backward(ensemble, xb, hiddens, log_p, y[positions], weight, grads)
+            for grad in grads:
+                grad.zero_()
+            _, g = self._output_step(logits, y[positions].unsqueeze(1), weight, torch.zeros(k, dtype=torch.float64))
+            self._backward(ensemble, xb, hiddens, g, grads)
             optimizer.step(grads, valid.any(1))
 
     # ----- public API ------------------------------------------------------------------------------------
+    @torch.no_grad()
     def fit(self, ensemble: Ensemble, x: torch.Tensor, y: torch.Tensor, *, train_mask: torch.Tensor | None = None,
             hooks: tuple[Hook, ...] | list[Hook] = (), observe_radii: bool = True, seed: int = 0) -> FitResult:
         """Train every model for `train.epochs` epochs (or until a hook stops it) on its masked samples.
@@ -173,21 +320,26 @@ class Engine:
         Observations (radii, correctness) always cover all N samples.
         """
         k_total = ensemble.n_models
+        x = x.contiguous()
         ensemble = ensemble.select(torch.arange(k_total))
         final = ensemble.select(torch.arange(k_total))
         mask = torch.ones(k_total, x.shape[0], dtype=torch.bool) if train_mask is None else train_mask.clone()
         if bool((mask.sum(1) == 0).any()):
             raise ValueError("every model needs at least one training sample")
+        inputs = _prepare_inputs(x, y)
+        order = inputs.order
         models = torch.arange(k_total)
         epochs_trained = torch.zeros(k_total, dtype=torch.long)
         optimizer = build_optimizer(ensemble.parameters(), self.train)
         generator = torch.Generator().manual_seed(seed)
         full_batch = self.train.batch_size is None
         for epoch in range(self.train.epochs + 1):
-            weight = mask.float() / mask.sum(1, keepdim=True)
+            weight = mask[:, order].float() / mask.sum(1, keepdim=True)
             last = epoch == self.train.epochs
-            loss, radii, correct, grads = self._pass(
-                ensemble, x, y, weight, with_grads=full_batch and not last, observe_radii=observe_radii)
+            loss, radii, correct_sorted, grads = self._pass(
+                ensemble, inputs, weight, with_grads=full_batch and not last, observe_radii=observe_radii)
+            correct = torch.empty_like(correct_sorted)
+            correct[:, order] = correct_sorted
             state = EpochState(epoch, models.clone(), loss.float(), radii, correct)
             stop = torch.zeros(len(models), dtype=torch.bool)
             for hook in hooks:
@@ -221,9 +373,16 @@ class Engine:
     @torch.no_grad()
     def predict(self, ensemble: Ensemble, x: torch.Tensor) -> torch.Tensor:
         """Logits [K, M, n_classes] of every model on x [M, D], computed chunk by chunk."""
-        chunks = [self._forward(ensemble, x[start:start + self.train.chunk_size])[1]
-                  for start in range(0, x.shape[0], self.train.chunk_size)]
-        return torch.cat(chunks, dim=1) if chunks else torch.empty(ensemble.n_models, 0, self.n_classes)
+        x = x.contiguous()
+        out = torch.empty(ensemble.n_models, x.shape[0], self.n_classes)
+        first = ensemble.weights[0].view(-1, x.shape[1])
+        if self.low_precision:
+            x, first = x.to(torch.bfloat16), first.to(torch.bfloat16)
+        for start in range(0, x.shape[0], self.train.chunk_size):
+            stop = min(start + self.train.chunk_size, x.shape[0])
+            logits = self._forward(ensemble, x[start:stop], (first, ensemble.biases[0].reshape(-1)))[1]
+            out[:, start:stop] = logits.transpose(1, 2)
+        return out
 
 
 def flops_per_sample_epoch(n_features: int, model: ModelConfig, n_classes: int) -> int:

@@ -9,7 +9,7 @@ from hardness.engine import Engine, EpochState, compute_batch_order, flops_per_s
 from hardness.manifolds import compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
 
-N, D, C = 90, 12, 3
+N, D, C = 90, 40, 3
 SEEDS = [11, 12, 13]
 
 
@@ -17,6 +17,7 @@ SEEDS = [11, 12, 13]
 def data():
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(N, D, generator=generator)
+    x[:, :18], x[:, 25] = -0.4, 1.25  # constant features, like MNIST's border pixels (8 of them are skipped)
     y = torch.randint(0, C, (N,), generator=generator)
     return x, y
 
@@ -82,7 +83,8 @@ def random_mask(seed, fractions=(1.0, 0.7, 0.4)):
 
 
 CASES = [
-    pytest.param(ModelConfig(width=8, depth=2, activation="tanh"), TrainConfig(lr=0.1, epochs=6), 1e-5, id="sgd-tanh-d2"),
+    pytest.param(ModelConfig(width=8, depth=2, activation="tanh"), TrainConfig(lr=0.1, epochs=6), 1e-5,
+                 id="sgd-tanh-d2"),
     pytest.param(ModelConfig(width=8, depth=1, activation="relu"),
                  TrainConfig(lr=0.1, epochs=6, weight_decay=0.01, momentum=0.9), 1e-5, id="sgd-momentum-wd-relu-d1"),
     pytest.param(ModelConfig(width=8, depth=3, activation="relu", latent_layer=1),
@@ -107,10 +109,25 @@ def test_full_batch_matches_separate_modules(data, model, train, atol):
     assert result.epochs_trained.tolist() == [train.epochs] * len(SEEDS)
 
 
+def test_inputs_without_constant_features_and_in_sorted_order(data):
+    x, y = data
+    x = x + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(4))
+    order = torch.argsort(y)
+    x, y = x[order], y[order]
+    model, train = ModelConfig(width=8, depth=2), TrainConfig(lr=0.1, epochs=3)
+    ensemble = build_ensemble(D, C, model, SEEDS)
+    mask = random_mask(5)
+    result = Engine(model, train, C).fit(ensemble, x, y, train_mask=mask)
+    snapshots, _ = reference_fit(ensemble, x, y, model, train, mask)
+    for k in range(len(SEEDS)):
+        assert_weights(result.ensemble, k, snapshots[k][-1], 1e-5)
+
+
 @pytest.mark.parametrize(("model", "train", "atol"), [
     pytest.param(ModelConfig(width=8, depth=2), TrainConfig(lr=0.1, epochs=3, batch_size=16), 1e-5, id="sgd"),
     pytest.param(ModelConfig(width=8, depth=2, activation="relu"),
-                 TrainConfig(lr=0.05, epochs=3, batch_size=16, momentum=0.9, weight_decay=0.01), 1e-5, id="sgd-momentum"),
+                 TrainConfig(lr=0.05, epochs=3, batch_size=16, momentum=0.9, weight_decay=0.01), 1e-5,
+                 id="sgd-momentum"),
     pytest.param(ModelConfig(width=8, depth=2), TrainConfig(optimizer="adam", lr=1e-2, epochs=3, batch_size=16), 1e-4,
                  id="adam"),
 ])
