@@ -88,22 +88,48 @@ class _EpochProgress:
         self.progress(self.offset + state.epoch, self.total, self.status)
 
 
+def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits: int,
+                 max_ratio: float = 2.0) -> list[list[int]]:
+    """Group cell indices into ensembles that train on few samples each.
+
+    A batch trains on the union of its cells' training sets, and every model pays for the whole union.
+    Cells of one (hard set, train ratio) have nested training sets, so a batch takes consecutive cells of
+    one such group by size and closes when the next cell's set would exceed `max_ratio` times the smallest
+    one's, or when it holds `max_models` models.
+    """
+    groups: dict[tuple[int, float], list[int]] = {}
+    for index, cell in enumerate(cells):
+        groups.setdefault((cell.hard_set, cell.train_ratio), []).append(index)
+    per_batch = max(1, max_models // inits)
+    batches: list[list[int]] = []
+    for members in groups.values():
+        current: list[int] = []
+        for index in sorted(members, key=lambda i: sizes[i]):
+            if current and (len(current) >= per_batch or sizes[index] > max_ratio * max(sizes[current[0]], 1)):
+                batches.append(current)
+                current = []
+            current.append(index)
+        batches.append(current)
+    return batches
+
+
 def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor, cells: list[Cell], *,
                    progress: Progress | None = None) -> Iterator[list[CellResult]]:
     """Train and score the cells batch by batch (yielding each batch's results as soon as it is done)."""
     inits = config.imbalance.inits
     init_seeds = derive_model_seeds(config.seed, inits, stream=INIT_STREAM)
-    per_batch = max(1, config.imbalance.models_per_batch // inits)
-    batches = [cells[start:start + per_batch] for start in range(0, len(cells), per_batch)]
+    all_splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in cells]
+    plan = plan_batches(cells, [len(split.train) for split in all_splits], max_models=config.imbalance.models_per_batch,
+                        inits=inits)
     engine = Engine(config.model, config.train, dataset.n_classes)
     epochs = config.train.epochs
-    for number, batch in enumerate(batches):
-        splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in batch]
+    for number, members in enumerate(plan):
+        batch, splits = [cells[i] for i in members], [all_splits[i] for i in members]
         masks = build_train_masks([split for split in splits for _ in range(inits)], dataset.n_samples)
         used = masks.any(0)
         ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(batch))
         hooks = [] if progress is None else [
-            _EpochProgress(progress, number * epochs, len(batches) * epochs, f"batch {number + 1}/{len(batches)}")]
+            _EpochProgress(progress, number * epochs, len(plan) * epochs, f"batch {number + 1}/{len(plan)}")]
         fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used],
                             hooks=hooks, observe_radii=False, seed=config.seed)
         predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
