@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from hardness.config import Config, dump_config, load_config, parse_override
 from hardness.errors import HardnessError
@@ -62,7 +63,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_config_is_frozen_and_round_trips_through_yaml(tmp_path):
     config = load_config(None, ["seeds=3"])
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.seeds = 4
     (tmp_path / "dumped.yaml").write_text(dump_config(config))
     assert load_config(tmp_path / "dumped.yaml") == config
