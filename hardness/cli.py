@@ -60,7 +60,8 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "seeds": "seeds", "seed": "seed",
                  "epochs": "train.epochs", "data_root": "data.root", "tracking_uri": "tracking.uri",
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
-                 "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits"}
+                 "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
+                 "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name"}
 
 
 def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
@@ -181,6 +182,34 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
 
     print_table(format_headline(summary.headline), title="Identifiers compared (mean over grid cells and hard sets)")
     typer.echo(f"MLflow run {summary.parent_run_id}")
+
+
+TrialsOption = Annotated[Optional[int], typer.Option(help="Trials this process runs.")]
+StorageOption = Annotated[Optional[str], typer.Option(help="Optuna storage URL (default: optuna.db beside the MLflow store).")]
+StudyOption = Annotated[Optional[str], typer.Option(help="Study name; rerun with the same name to resume.")]
+
+
+@app.command()
+def search(config: ConfigArgument = None, identifier: IdentifierOption = None, trials: TrialsOption = None,
+           storage: StorageOption = None, study_name: StudyOption = None, dataset: DatasetOption = None,
+           subset_size: SubsetOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+           tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
+           as_json: JsonOption = False) -> None:
+    """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
+    from hardness.console import print_table, progress_bar
+    from hardness.experiments.search import run_search
+
+    with user_errors():
+        resolved = _resolve(config, set_, identifier=identifier, trials=trials, storage=storage, study_name=study_name,
+                            dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
+                            tracking_uri=tracking_uri, experiment=experiment)
+        with progress_bar("trials", enabled=not as_json) as progress:
+            summary = run_search(resolved, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+        return
+    print_table(summary.best(), title=f"Best feasible trials of study {summary.study_name!r}")
+    typer.echo(f"{len(summary.trials)} trials in {summary.storage}; MLflow run {summary.parent_run_id}")
 
 
 @app.command()

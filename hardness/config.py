@@ -128,6 +128,17 @@ class BenchmarkConfig(_Frozen):
     error_train_ratio: float = Field(default=0.8, gt=0, lt=1)
 
 
+class SearchConfig(_Frozen):
+    """Optuna search over an identifier's settings; storage None = <tracking store folder>/optuna.db."""
+
+    trials: int = Field(default=20, gt=0)
+    train_ratio: float = Field(default=0.7, gt=0, lt=1)
+    min_hard_fraction: float = Field(default=0.02, ge=0, lt=1)
+    max_hard_fraction: float = Field(default=0.3, gt=0, le=1)
+    storage: str | None = None
+    study_name: str | None = None
+
+
 class TrackingConfig(_Frozen):
     """Where runs go: None means MLFLOW_TRACKING_URI if set, else the local ./mlruns SQLite store."""
 
@@ -148,6 +159,7 @@ class Config(_Frozen):
     threshold: ThresholdConfig = ThresholdConfig()
     imbalance: ImbalanceConfig = ImbalanceConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    search: SearchConfig = SearchConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     def flat(self) -> dict[str, Any]:
