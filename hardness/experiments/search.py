@@ -55,16 +55,27 @@ def default_storage(tracker: Tracker) -> str:
 
 
 def _open_study(storage: str, study_name: str, seed: int):
+    """Create or load the study; the sampler seed moves on with the trials already there (resumed workers)."""
+    import warnings
+
     import optuna
-    from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.exc import SQLAlchemyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {}
     try:
-        backend = optuna.storages.RDBStorage(storage, engine_kwargs=kwargs, heartbeat_interval=60, grace_period=180)
-    except (ArgumentError, ImportError, ValueError) as error:
+        with warnings.catch_warnings():
+            # heartbeats mark a killed worker's trial FAILED instead of leaving it RUNNING (experimental in 5.0)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            backend = optuna.storages.RDBStorage(storage, engine_kwargs=kwargs, heartbeat_interval=60,
+                                                 grace_period=180)
+    except (SQLAlchemyError, ImportError, ValueError) as error:
         raise HardnessError(f"cannot open Optuna storage {storage!r}: {error}") from None
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    try:
+        existing = len(optuna.load_study(study_name=study_name, storage=backend).trials)
+    except KeyError:
+        existing = 0
+    sampler = optuna.samplers.TPESampler(seed=seed + existing, n_startup_trials=5)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
     return optuna.create_study(study_name=study_name, storage=backend, direction="maximize", sampler=sampler,
                                pruner=pruner, load_if_exists=True)
@@ -80,7 +91,7 @@ def run_search(config: Config, *, progress: Progress | None = None) -> SearchSum
     dataset = load_dataset(config.data, config.seed)
     storage = config.search.storage or default_storage(tracker)
     study_name = config.search.study_name or f"{name}-{dataset.name}-{dataset.fingerprint[:8]}"
-    study = _open_study(storage, study_name, config.seed + _existing_trials(storage, study_name))
+    study = _open_study(storage, study_name, config.seed)
     n_sets = config.imbalance.hard_sets
     if name == "stragglers":
         history = record_history(dataset, config, derive_model_seeds(config.seed, n_sets))
@@ -150,16 +161,6 @@ def run_search(config: Config, *, progress: Progress | None = None) -> SearchSum
             tracker.set_tags(parent, {f"best.{k.removeprefix('params_')}": str(v) for k, v in best.items()
                                       if k.startswith("params_")} | {"best.trial": str(int(best["number"]))})
     return SearchSummary(parent, study_name, storage, trials)
-
-
-def _existing_trials(storage: str, study_name: str) -> int:
-    """How many trials the study already has (0 for a new one), so a resumed sampler gets a fresh seed."""
-    import optuna
-
-    try:
-        return len(optuna.load_study(study_name=study_name, storage=storage).trials)
-    except KeyError:
-        return 0
 
 
 def _best_value(study) -> str:
