@@ -23,11 +23,14 @@ class ImbalanceSplit:
 
 def compute_imbalance_split(hard_mask: torch.Tensor, *, train_ratio: float, remaining: float, reduce: str,
                             seed: int) -> ImbalanceSplit:
-    """Shuffle hard and easy positions, split each by train_ratio, keep `remaining` of the reduced group's train part.
+    """Split positions 0..N-1 of hard_mask [N]: each group's first round(train_ratio * n) shuffled samples train,
+    and only the first round(remaining * n_train) of the `reduce` group's ("easy" or "hard") training part stay.
 
-    Shuffling and splitting come first, so the test parts depend only on (hard_mask, train_ratio, seed),
-    never on `remaining` or `reduce`: cells of one grid share their test sets.
+    Shuffling and splitting come before reducing, so the test parts depend only on (hard_mask, train_ratio,
+    seed), never on `remaining` or `reduce`: cells of one grid share their test sets.
     """
+    if hard_mask.dtype != torch.bool or hard_mask.dim() != 1:
+        raise ValueError(f"hard_mask must be a bool tensor [N], got {hard_mask.dtype} {tuple(hard_mask.shape)}")
     if not 0.0 < train_ratio < 1.0:
         raise ValueError(f"train_ratio must be strictly between 0 and 1, got {train_ratio}")
     if not 0.0 <= remaining <= 1.0:
