@@ -208,8 +208,11 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
         return
-    print_table(summary.best(), title=f"Best feasible trials of study {summary.study_name!r}")
-    typer.echo(f"{len(summary.trials)} trials in {summary.storage}; MLflow run {summary.parent_run_id}")
+    best = summary.best().drop(columns=["state", "feasible"]).rename(columns={"number": "trial", "value": "gap"})
+    print_table(best, title=f"Best feasible trials of study {summary.study_name!r} (easy-minus-hard test accuracy gap)")
+    states = ", ".join(f"{n} {state.lower()}" for state, n in summary.to_dict()["states"].items())
+    typer.echo(f"{summary.ran} trials run here; the study holds {len(summary.trials)} ({states}) in {summary.storage}")
+    typer.echo(f"MLflow run {summary.parent_run_id}")
 
 
 @app.command()

@@ -129,7 +129,8 @@ class BenchmarkConfig(_Frozen):
 
 
 class SearchConfig(_Frozen):
-    """Optuna search over an identifier's settings; storage None = <tracking store folder>/optuna.db."""
+    """Optuna search over an identifier's settings; a trial is feasible when its hard fraction lies in
+    [min_hard_fraction, max_hard_fraction]; storage None = optuna.db beside the MLflow SQLite store."""
 
     trials: int = Field(default=20, gt=0)
     train_ratio: float = Field(default=0.7, gt=0, lt=1)
@@ -137,6 +138,13 @@ class SearchConfig(_Frozen):
     max_hard_fraction: float = Field(default=0.3, gt=0, le=1)
     storage: str | None = None
     study_name: str | None = None
+
+    @model_validator(mode="after")
+    def _fractions_ordered(self) -> SearchConfig:
+        if self.min_hard_fraction >= self.max_hard_fraction:
+            raise ValueError(f"min_hard_fraction {self.min_hard_fraction} must be < max_hard_fraction "
+                             f"{self.max_hard_fraction}")
+        return self
 
 
 class TrackingConfig(_Frozen):

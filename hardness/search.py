@@ -1,42 +1,64 @@
-"""What a search trial computes, without retraining the identifier (pure: tensors in, tensors out).
+"""What a search trial computes, without retraining the identifier (pure: no MLflow, no storage).
 
-Identification runs once per process: score identifiers keep their scores; stragglers keep the radius
-curves [E+1, K, C] and which samples each model got right at every epoch [E+1, K, N], so any inversion
-rule (warm-up, check interval, smoothing) yields its straggler sets offline. A trial then thresholds or
-re-derives the hard sets and measures the benchmark's quantity: the easy-minus-hard accuracy gap of
-fresh models on held-out test samples (everything kept, `search.train_ratio` split).
+Identification runs once per process (`precompute`): score identifiers keep their scores [K, N];
+stragglers keep the radius curves [E+1, K, C] and which samples each model got right at every epoch
+[E+1, K, N], so any inversion rule (warm-up, check interval, smoothing, own/last mode) yields its
+straggler sets offline. A trial (`objective`) then suggests a threshold or a rule, derives the K hard
+sets, and measures the benchmark's quantity: the easy-minus-hard accuracy gap of `imbalance.inits`
+fresh models per hard set on held-out test samples (`search.train_ratio` split, everything kept).
+
+Trivial optimum guard: a handful of mislabeled points makes a near-perfect gap, so a trial is
+feasible only if its hard sets hold at least `search.min_hard_fraction` of the samples (and at most
+`search.max_hard_fraction`, which rules out inversion rules that fire at once and flag nearly
+everything): Optuna constraints `min_hard_fraction = min - fraction` and `max_hard_fraction =
+fraction - max`, feasible when <= 0. Optuna's best trial is the best feasible one, and TPE ranks
+infeasible trials by how far they miss. An infeasible trial is pruned before any training: its gap
+could never be chosen, so it is not worth measuring.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import optuna
 import torch
 
-from hardness.config import Config, InversionConfig
+from hardness.config import Config, InversionConfig, SearchConfig
 from hardness.data import Dataset
 from hardness.engine import Engine, EpochState
+from hardness.errors import HardnessError
+from hardness.identifiers import get_identifier
+from hardness.identifiers.base import Progress, derive_model_seeds
 from hardness.imbalance import Cell, evaluate_cells
 from hardness.manifolds import compute_inversion_epochs
 from hardness.models import build_ensemble
 from hardness.thresholds import flag_top_k, flag_top_k_per_class
 
+OnStep = Callable[[int, float, float], None]
+"""on_step(hard_set, gap of that hard set, running mean gap): called after each hard set is evaluated."""
+
 
 class TrainingHistory:
     """Engine hook keeping radii [E+1, K, C] and correctness [E+1, K, N] of every epoch."""
 
-    def __init__(self, epochs: int, n_models: int, n_classes: int, n_samples: int):
+    def __init__(self, epochs: int, n_models: int, n_classes: int, n_samples: int, progress: Progress | None = None):
         self.radii = torch.full((epochs + 1, n_models, n_classes), float("nan"))
         self.correct = torch.zeros(epochs + 1, n_models, n_samples, dtype=torch.bool)
+        self.progress, self.epochs = progress, epochs
 
     def on_epoch_end(self, state: EpochState) -> None:
         self.radii[state.epoch, state.models] = state.radii
         self.correct[state.epoch, state.models] = state.correct
+        if self.progress is not None:
+            self.progress(state.epoch, self.epochs, "recording radii")
 
 
-def record_history(dataset: Dataset, config: Config, model_seeds: list[int]) -> TrainingHistory:
+def record_history(dataset: Dataset, config: Config, model_seeds: list[int], *,
+                   progress: Progress | None = None) -> TrainingHistory:
     """Train the identification models once for the whole budget, recording what any rule needs."""
-    history = TrainingHistory(config.train.epochs, len(model_seeds), dataset.n_classes, dataset.n_samples)
+    history = TrainingHistory(config.train.epochs, len(model_seeds), dataset.n_classes, dataset.n_samples, progress)
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
     engine.fit(ensemble, dataset.x, dataset.y, hooks=[history], observe_radii=True, seed=config.seed)
@@ -44,15 +66,18 @@ def record_history(dataset: Dataset, config: Config, model_seeds: list[int]) -> 
 
 
 def compute_stragglers_for_rule(history: TrainingHistory, labels: torch.Tensor, rule: InversionConfig) -> torch.Tensor:
-    """Straggler masks [K, N] under `rule` (own or last mode), from recorded history; no retries."""
+    """Straggler masks [K, N] under `rule` (own or last mode) from recorded history; no retries.
+
+    Equals find_stragglers with the same rule when every class inverts in its first attempt; a class
+    that never inverts contributes no stragglers (in "last" mode its model contributes none at all).
+    """
     epochs = compute_inversion_epochs(history.radii, rule)
     k, n_classes = epochs.shape
     hard = torch.zeros(k, len(labels), dtype=torch.bool)
     for model in range(k):
         if rule.mode == "last":
-            if bool((epochs[model] < 0).any()):
-                continue
-            hard[model] = ~history.correct[int(epochs[model].max()), model]
+            if bool((epochs[model] >= 0).all()):
+                hard[model] = ~history.correct[int(epochs[model].max()), model]
             continue
         for c in range(n_classes):
             if epochs[model, c] >= 0:
@@ -62,7 +87,7 @@ def compute_stragglers_for_rule(history: TrainingHistory, labels: torch.Tensor, 
 
 
 def flag_fraction(scores: torch.Tensor, labels: torch.Tensor, fraction: float, *, level: str) -> torch.Tensor:
-    """The hardest `fraction` of samples per row, over the dataset or within each class."""
+    """The hardest `fraction` of samples per row of scores [K, N] (higher = harder), over the dataset or per class."""
     if level == "class":
         counts = torch.round(torch.bincount(labels) * fraction).long()
         return flag_top_k_per_class(scores, labels, counts)
@@ -70,8 +95,84 @@ def flag_fraction(scores: torch.Tensor, labels: torch.Tensor, fraction: float, *
 
 
 def score_gaps(dataset: Dataset, config: Config, hard_sets: torch.Tensor) -> Iterator[float]:
-    """Mean easy-minus-hard accuracy gap per hard set, yielded one hard set at a time (for pruning)."""
+    """Mean (over inits) easy-minus-hard test accuracy gap per hard set [K, N], yielded one hard set at a time."""
     cells = [Cell(h, config.search.train_ratio, 1.0) for h in range(len(hard_sets))]
     for results in evaluate_cells(dataset, config, hard_sets, cells):
         for result in results:
             yield float(torch.as_tensor(result.metrics["gap/acc"]).nanmean())
+
+
+@dataclass(frozen=True)
+class SearchProblem:
+    """What every trial of one process shares: the data, the config, and scores [K, N] or a straggler history."""
+
+    dataset: Dataset
+    config: Config
+    scores: torch.Tensor | None = None
+    history: TrainingHistory | None = None
+
+
+def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = None) -> SearchProblem:
+    """Identify once with the first imbalance.hard_sets model seeds (the same seeds `hardness benchmark` uses)."""
+    name = config.identifier.name
+    identifier = get_identifier(name)
+    seeds = derive_model_seeds(config.seed, config.imbalance.hard_sets)
+    if name == "stragglers":
+        return SearchProblem(dataset, config, history=record_history(dataset, config, seeds, progress=progress))
+    scores = identifier.identify(dataset, config, seeds, progress=progress).scores
+    if scores is None:
+        raise HardnessError(f"identifier {name!r} gives hard sets but no scores: the search tunes score thresholds "
+                            f"(or the stragglers' inversion rule)")
+    return SearchProblem(dataset, config, scores=scores)
+
+
+def suggest_hard_sets(trial: optuna.Trial, problem: SearchProblem) -> torch.Tensor:
+    """The search space: hard masks [K, N] for the trial's threshold (scores) or inversion rule (stragglers)."""
+    config, labels = problem.config, problem.dataset.y
+    if problem.history is not None:
+        rule = config.inversion.model_copy(update={
+            "warmup": trial.suggest_int("warmup", 0, min(60, config.train.epochs // 2)),
+            "check_every": trial.suggest_int("check_every", 1, 20),
+            "smoothing": trial.suggest_int("smoothing", 1, 10),
+            "mode": trial.suggest_categorical("mode", ["own", "last"])})
+        not_inverted = compute_inversion_epochs(problem.history.radii, rule) < 0
+        trial.set_user_attr("not_inverted", float(not_inverted.sum(1).float().mean()))
+        return compute_stragglers_for_rule(problem.history, labels, rule)
+    # reaching below the minimum lets the sampler learn where feasibility ends
+    low = max(config.search.min_hard_fraction / 2, 1 / problem.dataset.n_samples)
+    fraction = trial.suggest_float("fraction", low, config.search.max_hard_fraction, log=True)
+    level = trial.suggest_categorical("level", ["dataset", "class"])
+    return flag_fraction(problem.scores, labels, fraction, level=level)
+
+
+def compute_constraints(fraction: float, search: SearchConfig) -> dict[str, float]:
+    """Optuna constraint values of a hard fraction (feasible when every value is <= 0)."""
+    return {"min_hard_fraction": search.min_hard_fraction - fraction,
+            "max_hard_fraction": fraction - search.max_hard_fraction}
+
+
+def objective(trial: optuna.Trial, problem: SearchProblem, *, on_step: OnStep | None = None) -> float:
+    """Mean easy-minus-hard test accuracy gap over the trial's hard sets (maximise); see the module docstring."""
+    hard = suggest_hard_sets(trial, problem)
+    fraction = float(hard.float().mean())
+    search = problem.config.search
+    trial.set_user_attr("hard_fraction", fraction)
+    constraints = compute_constraints(fraction, search)
+    for name, value in constraints.items():
+        trial.set_constraint(name, value)
+    if any(value > 0 for value in constraints.values()):
+        raise optuna.TrialPruned(f"infeasible: hard fraction {fraction:.4f} outside "
+                                 f"[{search.min_hard_fraction}, {search.max_hard_fraction}]")
+    gaps: list[float] = []
+    for step, gap in enumerate(score_gaps(problem.dataset, problem.config, hard)):
+        if math.isnan(gap):
+            raise optuna.TrialPruned(f"gap undefined for hard set {step}: its hard or easy test part is empty")
+        gaps.append(gap)
+        mean = sum(gaps) / len(gaps)
+        trial.report(mean, step)
+        if on_step is not None:
+            on_step(step, gap, mean)
+        # after the last hard set the value is known: never throw a finished measurement away
+        if step < len(hard) - 1 and trial.should_prune():
+            raise optuna.TrialPruned(f"gap {mean:.4f} after {step + 1} hard set(s)")
+    return sum(gaps) / len(gaps)

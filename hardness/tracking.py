@@ -29,6 +29,11 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from hardness import __version__
 from hardness.errors import HardnessError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent first use of a new store is then unguarded
+    fcntl = None
+
 DEFAULT_STORE_DIR = "mlruns"
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 RESUME_TAG = "hardness.resume_key"
@@ -70,6 +75,20 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///").split("?")[0]).resolve()
 
 
+@contextmanager
+def _store_lock(db: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite store: MLflow's schema setup fails when processes race."""
+    if db is None or fcntl is None:
+        yield
+        return
+    with open(db.parent / f".{db.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -80,21 +99,22 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str, *, must_exist: bool = False):
         self.uri = resolve_tracking_uri(uri)
         check_reachable(self.uri)
-        db = _sqlite_path(self.uri)
+        db = self.db_path = _sqlite_path(self.uri)
         if db is not None:
             if must_exist and not db.is_file():  # MLflow would silently create an empty store
                 raise HardnessError(f"no MLflow store at {db} (tracking uri {self.uri}): "
                                     f"run an experiment first or pass the right tracking uri")
             db.parent.mkdir(parents=True, exist_ok=True)
-        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
-        self.experiment_name = experiment
-        found = self.client.get_experiment_by_name(experiment)
-        if found is None and must_exist:
-            raise HardnessError(f"experiment {experiment!r} not found in {self.uri}")
-        if found is not None and found.lifecycle_stage == "deleted":
-            raise HardnessError(f"experiment {experiment!r} in {self.uri} is deleted: restore it "
-                                f"(mlflow experiments restore) or pick another name")
-        self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
+        with _store_lock(db):  # the client sets up the schema of a new store on first use
+            self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+            self.experiment_name = experiment
+            found = self.client.get_experiment_by_name(experiment)
+            if found is None and must_exist:
+                raise HardnessError(f"experiment {experiment!r} not found in {self.uri}")
+            if found is not None and found.lifecycle_stage == "deleted":
+                raise HardnessError(f"experiment {experiment!r} in {self.uri} is deleted: restore it "
+                                    f"(mlflow experiments restore) or pick another name")
+            self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
 
     def _create_experiment(self, name: str, db: Path | None) -> str:
         """Create `name`; in a SQLite store its artifacts go to <db folder>/artifacts/<name>."""
@@ -117,6 +137,10 @@ class Tracker:
         if params:
             self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
         return run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Log parameters (values as strings, cut to MLflow's limit) in one batch."""
+        self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log scalar metrics at one step (0 if None) in one batch."""
@@ -167,6 +191,14 @@ class Tracker:
     def reopen_run(self, run_id: str) -> None:
         """Mark an earlier run RUNNING again (a resumed experiment continues in the same run)."""
         self.client.update_run(run_id, status="RUNNING")
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether `run_id` is a live (not deleted) run of this tracker's experiment."""
+        try:
+            info = self.client.get_run(run_id).info
+        except MlflowException:
+            return False
+        return info.experiment_id == self.experiment_id and info.lifecycle_stage == "active"
 
     def find_run_by_tag(self, tag: str, value: str) -> str | None:
         """The newest run of this experiment whose `tag` equals `value`, whatever its status."""
