@@ -156,7 +156,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, *, seed: int,
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         if study.direction != optuna.study.StudyDirection.MAXIMIZE or len(study.directions) != 1:
-            raise HardnessError(f"study {name!r} exists but does not maximise one value: pick another --study-name")
+            raise HardnessError(f"study {name!r} exists but does not maximise one value: pick another --study-name") from None
         return study, False
 
 
