@@ -42,8 +42,16 @@ def identify_hard_sets(dataset: Dataset, config: Config, name: str, n_models: in
                        reference: torch.Tensor | None = None, progress: Progress | None = None) -> torch.Tensor:
     """Hard masks [n_models, N] of identifier `name`, thresholded by config.threshold (stragglers computed if needed)."""
     identification = identify(dataset, config, name, n_models, progress=progress)
-    if reference is None and name != "stragglers" and config.threshold.method == "like_stragglers":
-        reference = identify(dataset, config, "stragglers", n_models).hard
+    return threshold_identification(dataset, config, identification, reference=reference)
+
+
+def threshold_identification(dataset: Dataset, config: Config, identification: Identification, *,
+                             reference: torch.Tensor | None = None) -> torch.Tensor:
+    """Hard masks [K, N] from an identification; like_stragglers trains the paired stragglers when not given."""
+    needs_reference = identification.scores is not None and identification.name != "stragglers" \
+        and config.threshold.method == "like_stragglers"
+    if reference is None and needs_reference:
+        reference = identify(dataset, config, "stragglers", identification.scores.shape[0]).hard
     return compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold, reference=reference)
 
 
@@ -68,11 +76,7 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
                      tags=tags) as parent:
         tracker.log_text(parent, dump_config(config), "config.yaml")
         identification = identify(dataset, config, name, config.seeds, progress=progress)
-        reference = None
-        if identification.scores is not None and name != "stragglers" and config.threshold.method == "like_stragglers":
-            reference = identify(dataset, config, "stragglers", config.seeds).hard
-        hard_sets = compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold,
-                                      reference=reference)
+        hard_sets = threshold_identification(dataset, config, identification)
         noise = pd.DataFrame([{"seed": k, **score_label_noise(dataset, row)} for k, row in enumerate(hard_sets)])
         for k, row in enumerate(hard_sets):
             scores = None if identification.scores is None else identification.scores[k]
