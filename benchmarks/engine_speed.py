@@ -2,7 +2,9 @@
 
     python benchmarks/engine_speed.py [--seeds 100 --subset-size 20000 --epochs 30 --data-root ../shared/data]
 
-1. the engine: K models at once, full batch, radii of the first hidden layer every epoch (fp32, the default);
+1. the engine: K models at once, full batch, radii of the first hidden layer and per-sample correctness
+   every epoch (fp32, the default); `--also-observe margin,loss,true_prob,grad_norm` (repeatable) times it
+   again with more observations subscribed, heavy ones to a subscriber that drops them (the engine's cost);
 2. a straightforward per-seed loop of plain nn.Modules, as a researcher would write it: full batch,
    torch.optim.SGD, F.cross_entropy, radii every epoch with hardness.manifolds.compute_radii (kept short:
    a few seeds x a few epochs, reported per model-epoch);
@@ -27,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hardness.config import DataConfig, InversionConfig, ModelConfig, TrainConfig
-from hardness.engine import Engine, flops_per_sample_epoch
+from hardness.engine import Engine, Hook, flops_per_sample_epoch
 from hardness.manifolds import compute_inversion_epochs, compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
 
@@ -77,10 +79,12 @@ def load_mnist(root: str, subset_size: int, seed: int) -> tuple[torch.Tensor, to
     return (x - mean) / std, labels[index].long()
 
 
-class Recorder:
-    """Engine hook: radii and correctness of every epoch, and when each epoch's observation arrived."""
+class Recorder(Hook):
+    """Engine hook: radii and correctness of every epoch (plus `extra` observations, dropped), and when each
+    epoch's observation arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: frozenset[str] = frozenset()) -> None:
+        self.observes = frozenset({"radii", "correct"}) | extra
         self.radii: list[torch.Tensor] = []
         self.times: list[float] = []
         self.correct: torch.Tensor | None = None
@@ -95,11 +99,12 @@ class Recorder:
         return statistics.median(b - a for a, b in zip(self.times, self.times[1:]))
 
 
-def run_engine(x, y, n_classes, model: ModelConfig, train: TrainConfig, seeds: list[int]) -> tuple[Recorder, float]:
+def run_engine(x, y, n_classes, model: ModelConfig, train: TrainConfig, seeds: list[int],
+               extra: frozenset[str] = frozenset()) -> tuple[Recorder, float]:
     ensemble = build_ensemble(x.shape[1], n_classes, model, seeds)
-    recorder = Recorder()
+    recorder = Recorder(extra)
     start = time.perf_counter()
-    Engine(model, train, n_classes).fit(ensemble, x, y, hooks=[recorder], observe_radii=True)
+    Engine(model, train, n_classes).fit(ensemble, x, y, hooks=[recorder])
     return recorder, time.perf_counter() - start
 
 
@@ -139,6 +144,9 @@ def main() -> None:
     parser.add_argument("--bf16-speed-epochs", type=int, default=2, help="epochs of the bf16 speed run (all seeds)")
     parser.add_argument("--bf16-seeds", type=int, default=10, help="seeds compared with fp32 over all --epochs")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 runs")
+    parser.add_argument("--also-observe", action="append", default=[], metavar="NAMES",
+                        help="time the engine again with these comma-separated observations subscribed on top of "
+                             "radii and correct (e.g. margin,loss,true_prob,grad_norm or input_grad); repeatable")
     args = parser.parse_args()
 
     x, y = load_mnist(str(Path(args.data_root)), args.subset_size, seed=0)
@@ -157,6 +165,8 @@ def main() -> None:
     peaks = [measure_peak_gflops()]
     recorder, fp32_total = run_engine(x, y, n_classes, model, train, seeds)
     fp32_epoch = recorder.seconds_per_epoch() / args.seeds
+    observed = {names: run_engine(x, y, n_classes, model, train, seeds, frozenset(names.split(",")))[0]
+                for names in args.also_observe}
     loop_separate = run_loop(x, y, n_classes, model, train.lr, seeds[: args.loop_seeds], args.loop_epochs,
                              reuse_forward=False)
     loop_reuse = run_loop(x, y, n_classes, model, train.lr, seeds[: args.loop_seeds], args.loop_epochs,
@@ -185,6 +195,8 @@ def main() -> None:
                       f"{seconds / fp32_epoch:.2f}x")
 
     row(f"engine fp32, K={args.seeds}", fp32_epoch)
+    for names, run in observed.items():
+        row(f"engine fp32 + {names}", run.seconds_per_epoch() / args.seeds)
     row("loop, radii: no-grad forward", loop_separate)
     row("loop, radii: reuse forward", loop_reuse)
     if bf16 is not None:
@@ -204,6 +216,9 @@ def main() -> None:
                   f"= {100 * executed / peak:.0f}% of peak")
     console.print(f"speed-up over the straightforward loop: {loop_separate / fp32_epoch:.2f}x "
                   f"({loop_reuse / fp32_epoch:.2f}x over the loop that reuses its forward for radii)")
+    for names, run in observed.items():
+        console.print(f"observing {names} on top of radii and correct costs "
+                      f"{100 * (run.seconds_per_epoch() / args.seeds / fp32_epoch - 1):+.1f}% per model-epoch")
     console.print(f"estimated paper radii run, 100 seeds x 500 epochs x 20k samples: {paper / 60:.1f} min")
     if others > 0.05:
         console.print(f"[yellow]other processes used {others:.2f} cores on average during this run: timings are "

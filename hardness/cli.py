@@ -85,7 +85,7 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
         experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Train many seeds at once, track class radii, mark inversion points and collect stragglers."""
     from hardness.console import print_table, progress_bar
-    from hardness.experiments.stragglers import run_stragglers
+    from hardness.studies.stragglers.run import run_stragglers
 
     with user_errors():
         resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
@@ -110,7 +110,7 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
              experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
     from hardness.console import print_table, progress_bar
-    from hardness.experiments.identify import run_identify
+    from hardness.studies.identify.run import run_identify
 
     with user_errors():
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
@@ -139,7 +139,7 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
               as_json: JsonOption = False) -> None:
     """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
     from hardness.console import print_table, progress_bar
-    from hardness.experiments.imbalance import run_imbalance
+    from hardness.studies.imbalance.run import run_imbalance
 
     with user_errors():
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
@@ -167,7 +167,7 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
               as_json: JsonOption = False) -> None:
     """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
     from hardness.console import print_table, progress_bar
-    from hardness.experiments.benchmark import run_benchmark
+    from hardness.studies.benchmark.run import run_benchmark
 
     with user_errors():
         resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
@@ -178,7 +178,7 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=float))
         return
-    from hardness.benchmark import format_headline
+    from hardness.studies.benchmark.compare import format_headline
 
     print_table(format_headline(summary.headline), title="Identifiers compared (mean over grid cells and hard sets)")
     typer.echo(f"MLflow run {summary.parent_run_id}")
@@ -197,7 +197,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
            as_json: JsonOption = False) -> None:
     """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
     from hardness.console import print_table, progress_bar
-    from hardness.experiments.search import run_search
+    from hardness.studies.search.run import run_search
 
     with user_errors():
         resolved = _resolve(config, set_, identifier=identifier, trials=trials, storage=storage, study_name=study_name,

@@ -74,6 +74,7 @@ class IdentifierConfig(_Frozen):
     """Which hard-sample identifier to run and its own options (SPEC section 5)."""
 
     name: str = "stragglers"
+    init: Literal["shared", "fresh"] = "shared"
     confidence_variant: Literal["max_logit", "true_class_probability"] = "max_logit"
     temperature: float = Field(default=1.0, gt=0)
 
@@ -121,11 +122,19 @@ class ImbalanceConfig(_Frozen):
 
 
 class BenchmarkConfig(_Frozen):
-    """Which identifiers the benchmark compares, and how class error rates are measured."""
+    """Which identifiers the benchmark compares, and how class error rates are measured.
+
+    error_split "random": error_models models, each on its own error_train_ratio split of the benchmark's
+    (sub)set; "reference": every model trains on the first error_train_size samples of the whole shuffled
+    dataset (regardless of data.subset_size, clean labels) and is tested on the rest, as the reference code
+    (100 models, 10,000 of 70,000).
+    """
 
     identifiers: tuple[str, ...] = ("stragglers", "confidence", "energy")
     error_models: int = Field(default=10, gt=0)
+    error_split: Literal["random", "reference"] = "random"
     error_train_ratio: float = Field(default=0.8, gt=0, lt=1)
+    error_train_size: int = Field(default=10000, gt=0)
 
 
 class SearchConfig(_Frozen):

@@ -47,6 +47,11 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.x.shape[1])
 
+    @property
+    def is_flipped(self) -> torch.Tensor:
+        """Bool [N]: the sample's label was flipped by label noise."""
+        return self.y != self.clean_y
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -17,8 +17,9 @@ from hardness.thresholds import flag_like, flag_quantile, flag_top_k, flag_top_k
 
 def compute_hard_sets(identification: Identification, labels: torch.Tensor, n_classes: int,
                       threshold: ThresholdConfig, *, reference: torch.Tensor | None = None) -> torch.Tensor:
-    """Hard masks [K, N]; `reference` [K, N] (the stragglers) is needed by the like_stragglers method."""
-    if identification.scores is None or identification.name == "stragglers":
+    """Hard masks [K, N]: a set identification passes through; `reference` [K, N] (the baseline's sets) is needed
+    by the like_stragglers method."""
+    if identification.scores is None:
         return identification.hard
     scores = identification.scores
     if threshold.method == "like_stragglers":

@@ -63,12 +63,14 @@ def compute_inverted_now(history: torch.Tensor, epoch: int, rule: InversionConfi
 
 
 def compute_inversion_epochs(radii: torch.Tensor, rule: InversionConfig) -> torch.Tensor:
-    """First inversion epoch per curve for radii [E+1, ...] (epoch 0 first); -1 where a curve never inverts."""
-    epochs = torch.full(radii.shape[1:], -1, dtype=torch.long)
-    smoothed = smooth_radii(radii, rule.smoothing)
+    """First inversion epoch per curve for radii [E+1, ...] (epoch 0 first); -1 where a curve never inverts.
+
+    Built from `compute_inverted_now` at every check epoch, so an online watcher calling that function agrees
+    with this offline pass by construction; NaN radii (a model that stopped) never invert.
+    """
+    epochs = torch.full(radii.shape[1:], -1, dtype=torch.long, device=radii.device)
     for epoch in range(len(radii)):
-        if not is_check_epoch(epoch, rule):
-            continue
-        fresh = (smoothed[epoch] > smoothed[epoch - rule.check_every]) & (epochs < 0)
-        epochs[fresh] = epoch
+        if is_check_epoch(epoch, rule):
+            fresh = compute_inverted_now(radii, epoch, rule) & (epochs < 0)
+            epochs[fresh] = epoch
     return epochs

@@ -26,7 +26,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from hardness import __version__
+from hardness import __version__, schema
 from hardness.errors import HardnessError
 
 try:
@@ -36,7 +36,6 @@ except ImportError:  # Windows: no advisory locks; concurrent first use of a new
 
 DEFAULT_STORE_DIR = "mlruns"
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
-RESUME_TAG = "hardness.resume_key"
 # MLflow and alembic announce schema setup at INFO on every new store; keep the terminal for our output
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -130,9 +129,9 @@ class Tracker:
     def start_run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
                   tags: dict | None = None) -> str:
         """Create a run (a child of `parent_run_id` if given), log its params; returns the run id."""
-        run_tags = {**{k: str(v) for k, v in (tags or {}).items()}, "mlflow.runName": name}
+        run_tags = {**{k: str(v) for k, v in (tags or {}).items()}, schema.RUN_NAME: name}
         if parent_run_id is not None:
-            run_tags["mlflow.parentRunId"] = parent_run_id
+            run_tags[schema.PARENT_RUN_ID] = parent_run_id
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags).info.run_id
         if params:
             self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
@@ -228,8 +227,8 @@ class Tracker:
     def resumable_run(self, name: str, key: str, *, parent_run_id: str | None = None, params: dict | None = None,
                       tags: dict | None = None) -> Iterator[str]:
         """Like run(), but reopens the newest run carrying resume key `key` instead of starting a new one."""
-        existing = self.find_run_by_tag(RESUME_TAG, key)
-        with self.run(name, parent_run_id=parent_run_id, params=params, tags={**(tags or {}), RESUME_TAG: key},
+        existing = self.find_run_by_tag(schema.RESUME_KEY, key)
+        with self.run(name, parent_run_id=parent_run_id, params=params, tags={**(tags or {}), schema.RESUME_KEY: key},
                       resume_run_id=existing) as run_id:
             yield run_id
 
@@ -270,7 +269,7 @@ class Tracker:
         """{tag value: run id} of FINISHED runs carrying `tag` (children of `parent_run_id` if given); newest wins."""
         filter_string = "attributes.status = 'FINISHED'"
         if parent_run_id is not None:
-            filter_string += f" AND tags.`mlflow.parentRunId` = '{parent_run_id}'"
+            filter_string += f" AND tags.`{schema.PARENT_RUN_ID}` = '{parent_run_id}'"
         runs = self.find_runs(filter_string)
         column = f"tags.{tag}"
         if column not in runs:
@@ -303,4 +302,4 @@ def tracking_tags() -> dict[str, str]:
         commit = result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
-    return {"hardness.version": __version__, "hardness.git_commit": commit}
+    return {schema.VERSION: __version__, schema.GIT_COMMIT: commit}

@@ -64,7 +64,7 @@ def test_table_output_names_the_run(tracking_uri):
 
 
 def test_failure_marks_the_run_failed(tracking_uri, monkeypatch):
-    import hardness.experiments.stragglers as experiment
+    import hardness.studies.stragglers.run as experiment
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from hardness.config import ModelConfig, TrainConfig
-from hardness.engine import Engine, EpochState, compute_batch_order, flops_per_sample_epoch
+from hardness.engine import Engine, EpochState, Hook, compute_batch_order, flops_per_sample_epoch
 from hardness.manifolds import compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
 
@@ -22,8 +22,10 @@ def data():
     return x, y
 
 
-class Recorder:
-    """Hook keeping every EpochState it is handed."""
+class Recorder(Hook):
+    """Hook keeping every EpochState it is handed, with radii and correctness."""
+
+    observes = frozenset({"radii", "correct"})
 
     def __init__(self):
         self.states: list[EpochState] = []

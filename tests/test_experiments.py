@@ -94,7 +94,7 @@ def test_unknown_identifier_exits_2(tracking_uri):
 
 
 def test_plan_batches_keeps_nested_cells_together_and_small():
-    from hardness.imbalance import Cell, plan_batches
+    from hardness.studies.imbalance.grid import Cell, plan_batches
 
     fractions = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1]
     cells = [Cell(h, r, f) for h in range(2) for r in (0.9, 0.5) for f in fractions]

@@ -9,7 +9,7 @@ from hardness.config import load_config
 from hardness.data import load_dataset
 from hardness.errors import HardnessError
 from hardness.identifiers import REGISTRY, get_identifier
-from hardness.identifiers.base import derive_model_seeds
+from hardness.seeds import derive_model_seeds
 from hardness.identifiers.confidence import score_confidence
 from hardness.identifiers.energy import score_energy
 from hardness.thresholds import flag_top_k

@@ -16,17 +16,11 @@ from typer.testing import CliRunner
 from hardness.cli import app
 from hardness.config import load_config
 from hardness.data import Dataset, load_dataset
-from hardness.experiments.search import run_search
-from hardness.identifiers.base import derive_model_seeds
+from hardness.studies.search.run import run_search
+from hardness.seeds import derive_model_seeds
 from hardness.identifiers.stragglers import find_stragglers
-from hardness.search import (
-    SearchProblem,
-    compute_stragglers_for_rule,
-    flag_fraction,
-    objective,
-    record_history,
-    score_gaps,
-)
+from hardness.identifiers import get_identifier
+from hardness.studies.search.objective import SearchProblem, flag_fraction, objective, score_gaps
 
 runner = CliRunner()
 TINY = ["--subset-size", "240", "--epochs", "30", "--set", "imbalance.hard_sets=2", "--set", "imbalance.inits=2"]
@@ -96,13 +90,38 @@ def test_offline_rules_equal_live_stragglers():
     config = load_config(None, ["train.epochs=60", "data.subset_size=300", "inversion.max_retries=0"])
     dataset = load_dataset(config.data, config.seed)
     seeds = derive_model_seeds(config.seed, 3)
-    history = record_history(dataset, config, seeds)  # one training serves every rule
+    record = get_identifier("stragglers").record(dataset, config, seeds)  # one training serves every rule
     rules = [config.inversion, config.inversion.model_copy(update={"mode": "last", "warmup": 5}),
              config.inversion.model_copy(update={"warmup": 4, "check_every": 3, "smoothing": 3})]
     for rule in rules:
         live = find_stragglers(dataset, config.model_copy(update={"inversion": rule}), seeds, seed=config.seed)
         assert live.hard.any()
-        assert torch.equal(compute_stragglers_for_rule(history, dataset.y, rule), live.hard), rule
+        offline = record.derive(dataset.y, rule)
+        assert torch.equal(offline.hard, live.hard), rule
+        assert torch.equal(offline.inversion_epoch, live.inversion_epoch), rule
+
+
+@pytest.mark.parametrize("mode", ["own", "last"])
+def test_search_derives_without_retries(mode):
+    """Where `hardness run` retries a class, the search's offline derivation reports it uninverted and flags none of
+    it; every class that inverted in the first attempt is identical to the run's."""
+    config = load_config(None, ["train.epochs=100", "data.subset_size=600", f"inversion.mode={mode}"])
+    dataset = load_dataset(config.data, config.seed)
+    seeds = derive_model_seeds(config.seed, 4)
+    live = find_stragglers(dataset, config, seeds, seed=config.seed)
+    offline = get_identifier("stragglers").record(dataset, config, seeds).derive(dataset.y, config.inversion)
+    retried = live.attempt > 0
+    assert retried.any(), "the config must make some class need a retry"
+    if mode == "own":
+        assert (offline.inversion_epoch[retried] == -1).all()
+        kept = ~retried[:, dataset.y]
+        assert torch.equal(offline.hard[kept], live.hard[kept])
+        assert not offline.hard[~kept].any()
+    else:  # a retried model is re-identified whole: models without retries agree, the others miss a class offline
+        first_attempt = ~retried.any(1)
+        assert first_attempt.any()
+        assert torch.equal(offline.hard[first_attempt], live.hard[first_attempt])
+        assert (offline.inversion_epoch[~first_attempt] == -1).any(1).all()
 
 
 def _search(tracking_uri, storage, *extra):

@@ -1,6 +1,7 @@
 """Hard-sample identifiers behind one contract; importing this package registers every built-in one."""
 
 from hardness.identifiers import confidence, energy, stragglers
-from hardness.identifiers.base import REGISTRY, Identification, get_identifier
+from hardness.identifiers.base import BASELINE, REGISTRY, Identification, get_identifier, is_baseline, kind_of
 
-__all__ = ["REGISTRY", "Identification", "get_identifier", "confidence", "energy", "stragglers"]
+__all__ = ["BASELINE", "REGISTRY", "Identification", "get_identifier", "is_baseline", "kind_of",
+           "confidence", "energy", "stragglers"]

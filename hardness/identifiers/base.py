@@ -1,29 +1,33 @@
-"""The identifier contract: per-sample hardness scores (HIGHER = HARDER) and/or hard sets, for K seeds at once.
+"""The identifier contract: per-sample hardness scores (HIGHER = HARDER) or hard sets, for K seeds at once.
 
-An identifier is a class with a `name`, registered with `@register`; `identify` trains what it needs with
-the ensemble engine and returns an `Identification`. Thresholding scores into sets is a separate step
-(hardness.thresholds), so a search can re-threshold without retraining.
+An identifier is a class with a `name`, a `kind` ("scores": thresholds turn its scores into sets; "set": it
+flags samples itself), and the `observes` / `reference` it documents; it is registered with `@register` and
+`identify` trains what it needs with the ensemble engine. This registry is the only place that knows which
+identifier is which kind and which one is the baseline the others are compared with (the stragglers).
+Thresholding scores into sets is a separate step (hardness.thresholds), so a search can re-threshold
+without retraining.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 
 from hardness.data import Dataset
 from hardness.errors import HardnessError
+from hardness.progress import Progress
 
-Progress = Callable[[int, int, str], None]
-"""progress(epoch, total_epochs, status): called once per epoch by long-running identifiers."""
+IdentifierKind = Literal["scores", "set"]
+BASELINE = "stragglers"
+"""The identifier every other is compared with (benchmark, `like_stragglers` thresholds, paired tests)."""
 
 
 @dataclass(frozen=True)
 class Identification:
-    """Result for K seeds: scores [K, N] (higher = harder) and/or hard masks [K, N]; positions follow the dataset."""
+    """Result for K seeds: scores [K, N] (higher = harder) for a score identifier, hard masks [K, N] for a set one."""
 
     name: str
     scores: torch.Tensor | None
@@ -35,9 +39,21 @@ class Identifier(Protocol):
     """What every identifier provides."""
 
     name: str
+    kind: IdentifierKind
+    observes: str
+    reference: str
 
     def identify(self, dataset: Dataset, config: Any, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification: ...
+
+
+@runtime_checkable
+class RuleIdentifier(Protocol):
+    """A set identifier whose sets follow from one recorded training under a tunable rule (the search tunes it)."""
+
+    def record(self, dataset: Dataset, config: Any, model_seeds: list[int], *,
+               progress: Progress | None = None) -> Any:
+        """Train once and return a record with `derive(labels, rule)` giving inversion epochs and hard sets."""
 
 
 REGISTRY: dict[str, Callable[[], Identifier]] = {}
@@ -56,6 +72,11 @@ def get_identifier(name: str) -> Identifier:
     return REGISTRY[name]()
 
 
-def derive_model_seeds(seed: int, n_models: int, stream: int = 0) -> list[int]:
-    """Well-mixed 31-bit init seeds for models 0..n_models-1; each stream (retries, imbalance inits) is independent."""
-    return [int(np.random.SeedSequence([seed, k, stream]).generate_state(1)[0] >> 1) for k in range(n_models)]
+def kind_of(name: str) -> IdentifierKind:
+    """Whether identifier `name` gives scores (thresholded into sets) or sets."""
+    return get_identifier(name).kind
+
+
+def is_baseline(name: str) -> bool:
+    """Identifier `name` is the baseline every other is compared with."""
+    return name == BASELINE

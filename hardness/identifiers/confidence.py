@@ -6,8 +6,9 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.base import Identification, Progress, register
+from hardness.identifiers.base import Identification, register
 from hardness.identifiers.outputs import compute_final_logits
+from hardness.progress import Progress
 
 
 def score_confidence(logits: torch.Tensor, labels: torch.Tensor, *, variant: str = "max_logit") -> torch.Tensor:
@@ -25,6 +26,9 @@ class Confidence:
     """Hardness = lack of confidence of models trained for the full budget."""
 
     name = "confidence"
+    kind = "scores"
+    observes = "logits of the final model (trained for the whole budget)"
+    reference = "largest logit as confidence (SPEC section 5; Hendrycks & Gimpel, 2017)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

@@ -6,8 +6,9 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.base import Identification, Progress, register
+from hardness.identifiers.base import Identification, register
 from hardness.identifiers.outputs import compute_final_logits
+from hardness.progress import Progress
 
 
 def score_energy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
@@ -20,6 +21,9 @@ class Energy:
     """Hardness = energy of models trained for the full budget."""
 
     name = "energy"
+    kind = "scores"
+    observes = "logits of the final model (trained for the whole budget)"
+    reference = "energy score (Liu et al., 2020)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

@@ -1,10 +1,15 @@
 """Stragglers (SPEC section 4): samples a model still misclassifies when their class's radius inverts.
 
-`InversionWatcher` is an engine hook: it keeps every model's radius curves, marks each class's
-inversion epoch by the configured rule, and snapshots the misclassified samples of that class at
-that very epoch ("own" mode) and of all classes at the model's last inversion ("last" mode, as the
-original experiments effectively did). Classes that never invert are retried with fresh
-initialisations a bounded number of times, then reported with inversion epoch -1.
+Training records each model's radius curves and a compact correctness history (`InversionWatcher`, an engine
+hook that also decides early stopping); `hardness.inversion.derive_stragglers` then turns each recorded attempt
+into inversion epochs and straggler sets, the same function the search applies offline.
+
+Retries (classes that never invert within the budget), bounded by `inversion.max_retries`:
+- "own" mode: the models with a missing class train again from a fresh initialisation, watching only the missing
+  classes, and stop once those inverted; each retried class takes its stragglers from the retry.
+- "last" mode: as the reference code did, the whole model is identified again from a fresh initialisation; the
+  model keeps the attempt in which most of its classes inverted (the earliest on ties), all classes from it.
+A class still not inverted after the retries is reported with inversion epoch -1 and has no stragglers.
 """
 
 from __future__ import annotations
@@ -15,25 +20,29 @@ import torch
 
 from hardness.config import Config, InversionConfig
 from hardness.data import Dataset
-from hardness.engine import Engine, EpochState
-from hardness.identifiers.base import Identification, Progress, derive_model_seeds, register
+from hardness.engine import Engine, EpochState, Hook
+from hardness.identifiers.base import Identification, register
+from hardness.inversion import CorrectnessHistory, StragglerSets, derive_stragglers
 from hardness.manifolds import compute_inverted_now, is_check_epoch
 from hardness.models import build_ensemble
+from hardness.progress import Progress
+from hardness.seeds import RETRY_STREAM, derive_model_seeds
 
 
-class InversionWatcher:
-    """Engine hook recording radii, inversion epochs and straggler snapshots for K models."""
+class InversionWatcher(Hook):
+    """Engine hook recording radii [E+1, K, C] and correctness of K models; stops a model once its watched classes
+    inverted when `stop_when_inverted`."""
 
-    def __init__(self, rule: InversionConfig, labels: torch.Tensor, n_classes: int, *, epochs: int,
-                 watch: torch.Tensor, stop_when_inverted: bool, progress: Progress | None = None):
+    observes = frozenset({"radii", "correct"})
+
+    def __init__(self, rule: InversionConfig, n_samples: int, n_classes: int, *, epochs: int, watch: torch.Tensor,
+                 stop_when_inverted: bool, progress: Progress | None = None):
         k = watch.shape[0]
-        self.rule, self.labels, self.watch, self.stop_when_inverted = rule, labels, watch, stop_when_inverted
+        self.rule, self.watch, self.stop_when_inverted = rule, watch, stop_when_inverted
         self.progress, self.epochs = progress, epochs
-        self.radii = torch.full((epochs + 1, k, n_classes), float("nan"))
-        self.inversion_epoch = torch.full((k, n_classes), -1, dtype=torch.long)
-        self.own = torch.zeros(k, len(labels), dtype=torch.bool)
-        self.last = torch.zeros(k, len(labels), dtype=torch.bool)
-        self.last_epoch = torch.full((k,), -1, dtype=torch.long)
+        self.radii = torch.full((epochs + 1, k, n_classes), float("nan"), device=watch.device)
+        self.correct = CorrectnessHistory(k, n_samples, device=watch.device)
+        self.inversion_epoch = torch.full((k, n_classes), -1, dtype=torch.long, device=watch.device)
 
     def finished(self) -> torch.Tensor:
         """Bool [K]: every watched class of the model has inverted."""
@@ -42,28 +51,21 @@ class InversionWatcher:
     def on_epoch_end(self, state: EpochState) -> torch.Tensor | None:
         models, epoch = state.models, state.epoch
         self.radii[epoch, models] = state.radii
+        self.correct.record(epoch, models, state.correct)
         if is_check_epoch(epoch, self.rule):
-            self._check(state)
+            pending = (self.inversion_epoch[models] < 0) & self.watch[models]
+            newly = compute_inverted_now(self.radii[:, models], epoch, self.rule) & pending
+            epochs = self.inversion_epoch[models]
+            epochs[newly] = epoch
+            self.inversion_epoch[models] = epochs
         if self.progress is not None:
             done = int((self.inversion_epoch >= 0).sum())
             self.progress(epoch, self.epochs, f"{done}/{int(self.watch.sum())} classes inverted")
         return self.finished()[models] if self.stop_when_inverted else None
 
-    def _check(self, state: EpochState) -> None:
-        models, epoch = state.models, state.epoch
-        was_finished = self.finished()[models]
-        pending = (self.inversion_epoch[models] < 0) & self.watch[models]
-        newly = compute_inverted_now(self.radii[:, models], epoch, self.rule) & pending
-        if not bool(newly.any()):
-            return
-        misclassified = ~state.correct
-        self.own[models] |= newly[:, self.labels] & misclassified
-        epochs = self.inversion_epoch[models]
-        epochs[newly] = epoch
-        self.inversion_epoch[models] = epochs
-        completed = self.finished()[models] & ~was_finished
-        self.last[models[completed]] = misclassified[completed]
-        self.last_epoch[models[completed]] = epoch
+    def derive(self, labels: torch.Tensor, rule: InversionConfig | None = None) -> StragglerSets:
+        """Inversion epochs and stragglers of the recorded attempt under `rule` (default: the watched rule)."""
+        return derive_stragglers(self.radii, self.correct, labels, rule or self.rule, watch=self.watch)
 
 
 @dataclass(frozen=True)
@@ -76,53 +78,84 @@ class StragglerRun:
     hard: torch.Tensor             # [K, N] stragglers per model (own or last mode)
 
 
+def watch_training(dataset: Dataset, config: Config, model_seeds: list[int], *, watch: torch.Tensor | None = None,
+                   stop: bool = False, seed: int, progress: Progress | None = None) -> InversionWatcher:
+    """Train the models for the budget (or until their watched classes invert, when `stop`) and return the record."""
+    engine = Engine(config.model, config.train, dataset.n_classes)
+    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
+    if watch is None:
+        watch = torch.ones(len(model_seeds), dataset.n_classes, dtype=torch.bool)
+    watcher = InversionWatcher(config.inversion, dataset.n_samples, dataset.n_classes, epochs=config.train.epochs,
+                               watch=watch, stop_when_inverted=stop, progress=progress)
+    engine.fit(ensemble, dataset.x, dataset.y, hooks=[watcher], seed=seed)
+    return watcher
+
+
 def find_stragglers(dataset: Dataset, config: Config, model_seeds: list[int], *, seed: int,
                     progress: Progress | None = None) -> StragglerRun:
-    """Train the models, detect inversions, retry classes that never invert, and collect stragglers."""
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    k, n_classes = len(model_seeds), dataset.n_classes
-    watch = torch.ones(k, n_classes, dtype=torch.bool)
-    watcher = _watch(engine, dataset, config, model_seeds, watch, seed=seed,
-                     stop=config.inversion.stop_when_inverted, progress=progress)
-    inversion_epoch, attempt = watcher.inversion_epoch.clone(), torch.zeros(k, n_classes, dtype=torch.long)
-    hard = (watcher.own if config.inversion.mode == "own" else watcher.last).clone()
+    """Train the models, derive inversions and stragglers, retry classes that never invert (module docstring)."""
+    first = watch_training(dataset, config, model_seeds, stop=config.inversion.stop_when_inverted, seed=seed,
+                           progress=progress)
+    found = first.derive(dataset.y)
+    inversion_epoch, hard = found.inversion_epoch.clone(), found.hard.clone()
+    attempt = torch.zeros_like(inversion_epoch)
+    retry_whole = config.inversion.mode == "last"
     for retry in range(1, config.inversion.max_retries + 1):
         missing = inversion_epoch < 0
         retried = missing.any(1).nonzero().squeeze(1)
         if len(retried) == 0:
             break
-        fresh_seeds = derive_model_seeds(seed, k, stream=retry)
-        again = _watch(engine, dataset, config, [fresh_seeds[i] for i in retried], missing[retried],
-                       seed=seed + retry, stop=True, progress=None)
-        found = again.inversion_epoch >= 0
-        for row, model in enumerate(retried.tolist()):
-            classes = found[row].nonzero().squeeze(1)
-            inversion_epoch[model, classes] = again.inversion_epoch[row, classes]
-            attempt[model, classes] = retry
-            samples = torch.isin(dataset.y, classes)
-            hard[model, samples] = again.own[row, samples]
-    if config.inversion.mode == "last":
-        # a class still uninverted has no snapshot in "last" mode either
-        hard &= (inversion_epoch >= 0)[:, dataset.y]
-    return StragglerRun(watcher.radii, inversion_epoch, attempt, hard)
+        fresh_seeds = derive_model_seeds(seed, len(model_seeds), stream=RETRY_STREAM + retry)
+        watch = torch.ones_like(missing[retried]) if retry_whole else missing[retried]
+        again = watch_training(dataset, config, [fresh_seeds[i] for i in retried.tolist()], watch=watch, stop=True,
+                               seed=seed + retry).derive(dataset.y)
+        if retry_whole:
+            _keep_better_attempts(inversion_epoch, attempt, hard, retried, again, retry)
+        else:
+            _fill_retried_classes(inversion_epoch, attempt, hard, retried, again, retry, dataset.y)
+    return StragglerRun(first.radii, inversion_epoch, attempt, hard)
 
 
-def _watch(engine: Engine, dataset: Dataset, config: Config, model_seeds: list[int], watch: torch.Tensor, *,
-           seed: int, stop: bool, progress: Progress | None) -> InversionWatcher:
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
-    watcher = InversionWatcher(config.inversion, dataset.y, dataset.n_classes, epochs=config.train.epochs,
-                               watch=watch, stop_when_inverted=stop, progress=progress)
-    engine.fit(ensemble, dataset.x, dataset.y, hooks=[watcher], observe_radii=True, seed=seed)
-    return watcher
+def _fill_retried_classes(inversion_epoch: torch.Tensor, attempt: torch.Tensor, hard: torch.Tensor,
+                          retried: torch.Tensor, again: StragglerSets, retry: int, labels: torch.Tensor) -> None:
+    """"own" mode, in place: classes that inverted in the retry take its epochs and stragglers."""
+    found = again.inversion_epoch >= 0
+    rows = found.any(1).nonzero().squeeze(1)
+    for row in rows.tolist():
+        model, classes = int(retried[row]), found[row].nonzero().squeeze(1)
+        inversion_epoch[model, classes] = again.inversion_epoch[row, classes]
+        attempt[model, classes] = retry
+        samples = torch.isin(labels, classes)
+        hard[model, samples] = again.hard[row, samples]
+
+
+def _keep_better_attempts(inversion_epoch: torch.Tensor, attempt: torch.Tensor, hard: torch.Tensor,
+                          retried: torch.Tensor, again: StragglerSets, retry: int) -> None:
+    """"last" mode, in place: a retried model takes the whole retry when more of its classes inverted there."""
+    before = (inversion_epoch[retried] >= 0).sum(1)
+    after = (again.inversion_epoch >= 0).sum(1)
+    better = after > before
+    models = retried[better]
+    inversion_epoch[models] = again.inversion_epoch[better]
+    attempt[models] = retry
+    hard[models] = again.hard[better]
 
 
 @register
 class Stragglers:
-    """Hard set = stragglers; score = 1 for a straggler, 0 otherwise (a set, so thresholds copy its counts)."""
+    """Hard set = stragglers at the inversion point of their class's radius."""
 
     name = "stragglers"
+    kind = "set"
+    observes = "radii of the latent layer and per-sample correctness, every epoch"
+    reference = "Stragglers at the class-manifold inversion point (SPEC section 4)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
         run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
-        return Identification(self.name, run.hard.float(), run.hard, {"run": run})
+        return Identification(self.name, None, run.hard, {"run": run})
+
+    def record(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+               progress: Progress | None = None) -> InversionWatcher:
+        """One full-budget training (no early stop, no retries) from which any inversion rule can be derived."""
+        return watch_training(dataset, config, model_seeds, seed=config.seed, progress=progress)

@@ -14,26 +14,41 @@ from hardness.comparisons import (correlate_with_error, hard_counts_per_class, o
                                   paired_overlap, stability)
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.errors import HardnessError
 from hardness.engine import Engine
-from hardness.identifiers.base import derive_model_seeds
 from hardness.metrics import compute_class_accuracy
 from hardness.models import build_ensemble
+from hardness.seeds import ERROR_STREAM, derive_model_seeds
 
-ERROR_STREAM = 2000
-"""Seed stream of the models that measure class error rates."""
+
+def build_error_train_mask(config: Config, n: int) -> torch.Tensor:
+    """Training masks [error_models, n] of the class-error models.
+
+    "random": each model its own random `error_train_ratio` split; "reference": every model trains on the first
+    `error_train_size` samples of the (already seeded-shuffled) data and is tested on the rest, as the reference code.
+    """
+    benchmark, k = config.benchmark, config.benchmark.error_models
+    if benchmark.error_split == "reference":
+        if benchmark.error_train_size >= n:
+            raise HardnessError(f"benchmark.error_train_size {benchmark.error_train_size} leaves no test samples "
+                                f"out of {n}")
+        mask = torch.zeros(k, n, dtype=torch.bool)
+        mask[:, :benchmark.error_train_size] = True
+        return mask
+    generator = torch.Generator().manual_seed(config.seed + ERROR_STREAM)
+    n_train = round(benchmark.error_train_ratio * n)
+    order = torch.rand(k, n, generator=generator).argsort(dim=1)
+    return torch.zeros(k, n, dtype=torch.bool).scatter_(1, order[:, :n_train], True)
 
 
 def compute_class_error_rates(dataset: Dataset, config: Config) -> np.ndarray:
-    """Mean class error [n_classes] of benchmark.error_models models, each on its own random train/test split."""
-    k, n = config.benchmark.error_models, dataset.n_samples
-    generator = torch.Generator().manual_seed(config.seed + ERROR_STREAM)
-    n_train = round(config.benchmark.error_train_ratio * n)
-    order = torch.rand(k, n, generator=generator).argsort(dim=1)
-    train_mask = torch.zeros(k, n, dtype=torch.bool).scatter_(1, order[:, :n_train], True)
+    """Mean class error [n_classes] on held-out samples of benchmark.error_models models (split: build_error_train_mask)."""
+    k = config.benchmark.error_models
+    train_mask = build_error_train_mask(config, dataset.n_samples)
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
                               derive_model_seeds(config.seed, k, stream=ERROR_STREAM))
-    fitted = engine.fit(ensemble, dataset.x, dataset.y, train_mask=train_mask, observe_radii=False, seed=config.seed)
+    fitted = engine.fit(ensemble, dataset.x, dataset.y, train_mask=train_mask, seed=config.seed)
     predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
     accuracies = np.stack([
         compute_class_accuracy(predictions[row:row + 1, ~train_mask[row]], dataset.y[~train_mask[row]],

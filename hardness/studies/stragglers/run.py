@@ -14,12 +14,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hardness.config import Config, dump_config
-from hardness.data import Dataset, load_dataset
-from hardness.identifiers.base import Progress, derive_model_seeds
+from hardness import schema
+from hardness.config import Config
+from hardness.data import Dataset
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
+from hardness.metrics import score_label_noise
+from hardness.progress import Progress
+from hardness.seeds import derive_model_seeds
+from hardness.session import Session, open_session
 from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
-from hardness.tracking import Tracker, tracking_tags
 
 
 @dataclass(frozen=True)
@@ -48,44 +51,38 @@ class StragglerSummary:
 
 def run_stragglers(config: Config, *, config_file: Path | None = None, progress: Progress | None = None) -> StragglerSummary:
     """Load data, train config.seeds models at once, find stragglers, log parent + child runs."""
-    tracker = Tracker(config.tracking.uri, config.tracking.experiment)
-    dataset = load_dataset(config.data, config.seed)
+    session = open_session(config)
+    dataset, tracker = session.dataset, session.tracker
     model_seeds = derive_model_seeds(config.seed, config.seeds)
-    tags = {**tracking_tags(), "hardness.kind": "stragglers", "hardness.dataset": dataset.name,
-            "hardness.fingerprint": dataset.fingerprint}
     name = f"stragglers-{dataset.name}-seed{config.seed}"
-    with tracker.run(name, params=config.flat(), tags=tags) as parent:
-        tracker.log_text(parent, dump_config(config), "config.yaml")
-        if config_file is not None:
-            tracker.log_file(parent, config_file, "config_source")
+    with session.run(name, schema.Kind.STRAGGLERS, config_file=config_file) as parent:
         run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
-        logged = [_log_model(tracker, parent, config, dataset, run, k, model_seeds[k], tags)
-                  for k in range(len(model_seeds))]
+        logged = [_log_model(session, parent, run, k, model_seeds[k]) for k in range(len(model_seeds))]
         children = [child for child, _ in logged]
         stragglers = pd.concat([table.assign(model=k) for k, (_, table) in enumerate(logged)], ignore_index=True)
         per_class = summarise_inversions(run.inversion_epoch, run.hard, dataset.y)
-        _log_summary(tracker, parent, dataset, run, per_class)
-        tracker.log_table(parent, stragglers, "stragglers.csv")
+        _log_summary(session, parent, run, per_class)
+        tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
     return StragglerSummary(
         parent, children, config.tracking.experiment, tracker.uri, dataset.name, dataset.n_samples, per_class,
         run.hard.sum(1).tolist(), run.inversion_epoch.tolist())
 
 
-def _log_model(tracker: Tracker, parent: str, config: Config, dataset: Dataset, run: StragglerRun, k: int,
-               model_seed: int, tags: dict[str, str]) -> tuple[str, pd.DataFrame]:
+def _log_model(session: Session, parent: str, run: StragglerRun, k: int, model_seed: int) -> tuple[str, pd.DataFrame]:
     """One child run for model k: curves, inversion epochs, straggler counts and indices (returned too)."""
-    params = {**config.flat(), "model.index": k, "model.seed": model_seed}
-    with tracker.run(f"seed-{k}", parent_run_id=parent, params=params,
-                     tags={**tags, "hardness.group": parent}) as child:
+    tracker, dataset = session.tracker, session.dataset
+    params = {**session.config.flat(), "model.index": k, "model.seed": model_seed}
+    with session.run(f"seed-{k}", schema.Kind.STRAGGLERS, parent_run_id=parent, params=params,
+                     tags={schema.GROUP: parent}) as child:
         radii = run.radii[:, k]
         observed = ~torch.isnan(radii).all(1)
-        tracker.log_series(child, {f"radius/class_{c}": radii[observed, c].tolist() for c in range(dataset.n_classes)},
-                           observed.nonzero().squeeze(1).tolist())
+        tracker.log_series(child, {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist()
+                                   for c in range(dataset.n_classes)}, observed.nonzero().squeeze(1).tolist())
         tracker.log_metrics(child, _model_metrics(dataset, run, k))
         hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
         hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
-        tracker.log_table(child, hard_table, "stragglers.csv")
-        tracker.log_table(child, build_radii_table(radii), "radii.csv")
+        tracker.log_table(child, hard_table, schema.STRAGGLERS_TABLE)
+        tracker.log_table(child, build_radii_table(radii), schema.RADII_TABLE)
     return child, hard_table
 
 
@@ -93,36 +90,27 @@ def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, flo
     """Scalar metrics of one model: inversion epochs and attempts (inverted classes), straggler counts."""
     hard = run.hard[k]
     counts = torch.bincount(dataset.y[hard], minlength=dataset.n_classes)
-    metrics: dict[str, float] = {"stragglers/count": float(hard.sum()),
-                                 "classes_not_inverted": float((run.inversion_epoch[k] < 0).sum())}
+    metrics: dict[str, float] = {schema.STRAGGLER_COUNT: float(hard.sum()),
+                                 schema.CLASSES_NOT_INVERTED: float((run.inversion_epoch[k] < 0).sum())}
     for c in range(dataset.n_classes):
-        metrics[f"stragglers/class_{c}"] = float(counts[c])
+        metrics[schema.per_class(schema.STRAGGLERS, c)] = float(counts[c])
         if run.inversion_epoch[k, c] >= 0:
-            metrics[f"inversion_epoch/class_{c}"] = float(run.inversion_epoch[k, c])
-            metrics[f"inversion_attempt/class_{c}"] = float(run.attempt[k, c])
-    metrics.update(score_label_noise(dataset, hard))
+            metrics[schema.per_class(schema.INVERSION_EPOCH, c)] = float(run.inversion_epoch[k, c])
+            metrics[schema.per_class(schema.INVERSION_ATTEMPT, c)] = float(run.attempt[k, c])
+    metrics.update(score_label_noise(hard, dataset.is_flipped))
     return metrics
 
 
-def score_label_noise(dataset: Dataset, hard: torch.Tensor) -> dict[str, float]:
-    """Recall and precision of a hard set [N] against the flipped labels (empty when there is no noise)."""
-    if len(dataset.flipped) == 0:
-        return {}
-    flipped = torch.isin(dataset.index, dataset.flipped)
-    caught = float((hard & flipped).sum())
-    return {"noise/recall": caught / float(flipped.sum()),
-            "noise/precision": caught / float(hard.sum()) if bool(hard.any()) else float("nan")}
-
-
-def _log_summary(tracker: Tracker, parent: str, dataset: Dataset, run: StragglerRun, per_class: pd.DataFrame) -> None:
+def _log_summary(session: Session, parent: str, run: StragglerRun, per_class: pd.DataFrame) -> None:
+    tracker, dataset = session.tracker, session.dataset
     counts = run.hard.sum(1).float()
     metrics = {"stragglers/count_mean": float(counts.mean()), "stragglers/count_std": float(counts.std(correction=0)),
                "stragglers/union": float(run.hard.any(0).sum()), "n_samples": float(dataset.n_samples),
-               "classes_not_inverted": float((run.inversion_epoch < 0).sum())}
+               schema.CLASSES_NOT_INVERTED: float((run.inversion_epoch < 0).sum())}
     for row in per_class.itertuples():
         if row.not_inverted < len(counts):
-            metrics[f"inversion_epoch_mean/class_{row[1]}"] = float(row.inversion_epoch_mean)
-        metrics[f"stragglers_mean/class_{row[1]}"] = float(row.stragglers_mean)
+            metrics[schema.per_class(schema.INVERSION_EPOCH_MEAN, row[1])] = float(row.inversion_epoch_mean)
+        metrics[schema.per_class(schema.STRAGGLERS_MEAN, row[1])] = float(row.stragglers_mean)
     tracker.log_metrics(parent, metrics)
-    tracker.log_table(parent, per_class, "per_class.csv")
-    tracker.log_table(parent, summarise_radii(run.radii), "radii_summary.csv")
+    tracker.log_table(parent, per_class, schema.PER_CLASS)
+    tracker.log_table(parent, summarise_radii(run.radii), schema.RADII_SUMMARY)

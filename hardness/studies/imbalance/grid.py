@@ -16,14 +16,12 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.engine import Engine, EpochState
-from hardness.identifiers.base import Progress, derive_model_seeds
+from hardness.engine import Engine
 from hardness.metrics import compute_classification_metrics
 from hardness.models import build_ensemble
+from hardness.progress import EpochProgress, Progress
+from hardness.seeds import INIT_STREAM, derive_model_seeds
 from hardness.splits import ImbalanceSplit, build_train_masks, compute_imbalance_split
-
-INIT_STREAM = 1000
-"""Seed stream of the imbalance models' initialisations (identification uses streams 0..max_retries)."""
 
 PARTS = ("all", "hard", "easy")
 MEASURES = ("acc", "precision", "recall", "f1")
@@ -80,14 +78,6 @@ def score_cell(predictions: torch.Tensor, labels: torch.Tensor, split: Imbalance
     return metrics
 
 
-class _EpochProgress:
-    def __init__(self, progress: Progress, offset: int, total: int, status: str):
-        self.progress, self.offset, self.total, self.status = progress, offset, total, status
-
-    def on_epoch_end(self, state: EpochState) -> None:
-        self.progress(self.offset + state.epoch, self.total, self.status)
-
-
 def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits: int,
                  max_ratio: float = 2.0) -> list[list[int]]:
     """Group cell indices into ensembles that train on few samples each.
@@ -129,9 +119,9 @@ def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor, ce
         used = masks.any(0)
         ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(batch))
         hooks = [] if progress is None else [
-            _EpochProgress(progress, number * epochs, len(plan) * epochs, f"batch {number + 1}/{len(plan)}")]
+            EpochProgress(progress, len(plan) * epochs, offset=number * epochs, status=f"batch {number + 1}/{len(plan)}")]
         fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used],
-                            hooks=hooks, observe_radii=False, seed=config.seed)
+                            hooks=hooks, seed=config.seed)
         predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
         yield [CellResult(cell, split, score_cell(predictions[i * inits:(i + 1) * inits], dataset.y, split))
                for i, (cell, split) in enumerate(zip(batch, splits))]

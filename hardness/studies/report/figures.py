@@ -1,18 +1,14 @@
-"""The report's pure core: aggregate tracked results across seeds, compare identifiers, draw the figures.
+"""The report's figures: pure matplotlib builders, tidy frames in, a Figure out (nothing saved, no pyplot).
 
-Frames in, frames or matplotlib Figures out; `hardness.experiments.report` does all I/O. Conventions used
-everywhere: `std` is the sample standard deviation (ddof=1) across seeds (or hard sets), `ci_low`/`ci_high`
-bound the Student-t 95% confidence interval of the mean, and every error bar or band drawn is ± 1 std.
+Every figure is drawn under one house style (STYLE, colour-blind-safe PALETTE); every error bar or band is ± 1 std
+across seeds or hard sets, as the summaries of `aggregate` give it.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
-import warnings
 from collections.abc import Callable, Sequence
-from itertools import combinations
 
 import matplotlib
 import numpy as np
@@ -22,15 +18,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
-from scipy import stats
 
-CONFIDENCE = 0.95
-PARTS = ("all", "hard", "easy")
-PRF = ("precision", "recall", "f1")
-GRID_KEYS = ["train_ratio", "remaining"]
-CELL_KEYS = ["hard_set", "train_ratio", "remaining"]
-MEASURE_LABELS = {"acc": "accuracy", "precision": "precision (macro)", "recall": "recall (macro)", "f1": "F1 (macro)"}
-PART_TITLES = {"all": "all test samples", "hard": "hard test samples", "easy": "easy test samples"}
+from hardness import schema
+from hardness.studies.report.aggregate import (ACC, ALL, CLASS_ERROR, COUNT_COLUMNS, EASY, HARD, format_p,
+                                               summarise_search)
+
+MEASURE_LABELS = dict(zip(schema.MEASURES, ("accuracy", "precision (macro)", "recall (macro)", "F1 (macro)")))
+PART_TITLES = dict(zip(schema.TEST_PARTS, ("all test samples", "hard test samples", "easy test samples")))
 # Okabe-Ito: distinguishable with colour-blindness and in greyscale print; yellow last (weak on white)
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 STYLE = {
@@ -42,227 +36,6 @@ STYLE = {
     "savefig.dpi": 200, "pdf.fonttype": 42, "ps.fonttype": 42,  # TrueType fonts in PDFs, as journals ask
 }
 
-
-# --- selecting runs ---------------------------------------------------------------------------------
-
-def column(frame: pd.DataFrame, name: str) -> pd.Series:
-    """frame[name], or an all-NaN column when the store never logged that key."""
-    return frame[name] if name in frame else pd.Series(np.nan, index=frame.index, dtype=object)
-
-
-def select_runs(runs: pd.DataFrame, run_ids: Sequence[str] | None) -> pd.DataFrame:
-    """The runs `run_ids` and all their descendants (every run when `run_ids` is None); unknown ids raise KeyError."""
-    if run_ids is None:
-        return runs
-    missing = sorted(set(run_ids) - set(runs["run_id"]))
-    if missing:
-        raise KeyError(", ".join(missing))
-    parents = column(runs, "tags.mlflow.parentRunId")
-    keep = set(run_ids)
-    while True:
-        grown = keep | set(runs.loc[parents.isin(keep), "run_id"])
-        if grown == keep:
-            return runs[runs["run_id"].isin(keep)].reset_index(drop=True)
-        keep = grown
-
-
-def children_of(runs: pd.DataFrame, parent_id: str) -> pd.DataFrame:
-    return runs[column(runs, "tags.mlflow.parentRunId") == parent_id]
-
-
-def class_columns(frame: pd.DataFrame, prefix: str) -> dict[int, str]:
-    """{c: 'prefix/class_c'} for the columns of that form, in class order."""
-    pattern = re.compile(rf"{re.escape(prefix)}/class_(\d+)")
-    found = {int(m.group(1)): name for name in frame.columns if (m := pattern.fullmatch(name))}
-    return dict(sorted(found.items()))
-
-
-# --- aggregating ------------------------------------------------------------------------------------
-
-def compute_interval(values: Sequence[float], *, confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
-    """(mean, std ddof=1, ci_low, ci_high) of the non-NaN values; spread and bounds NaN below 2 values."""
-    array = np.asarray(values, dtype=float)
-    array = array[~np.isnan(array)]
-    if len(array) == 0:
-        return math.nan, math.nan, math.nan, math.nan
-    mean = float(array.mean())
-    if len(array) < 2:
-        return mean, math.nan, math.nan, math.nan
-    std = float(array.std(ddof=1))
-    half = std / math.sqrt(len(array)) * float(stats.t.ppf((1 + confidence) / 2, len(array) - 1))
-    return mean, std, mean - half, mean + half
-
-
-def summarise(frame: pd.DataFrame, by: list[str], values: list[str], *, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per group of `by`: n (rows) and <value>_mean, _std (ddof=1), _ci_low, _ci_high (Student t) for each value."""
-    grouped = frame.groupby(by, sort=True)
-    mean, std, count = grouped[values].mean(), grouped[values].std(ddof=1), grouped[values].count()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = std / np.sqrt(count) * stats.t.ppf((1 + confidence) / 2, count - 1)
-    table = pd.DataFrame({"n": grouped.size()})
-    for value in values:
-        table[f"{value}_mean"] = mean[value]
-        table[f"{value}_std"] = std[value]
-        table[f"{value}_ci_low"] = mean[value] - half[value]
-        table[f"{value}_ci_high"] = mean[value] + half[value]
-    return table.reset_index()
-
-
-def summarise_curves(curves: pd.DataFrame) -> pd.DataFrame:
-    """Radius curves, long [seed, epoch, class, radius] -> per (class, epoch) mean, std and CI across seeds."""
-    return summarise(curves, ["class", "epoch"], ["radius"])
-
-
-def seed_classes(children: pd.DataFrame) -> pd.DataFrame:
-    """The seeds' runs -> long [seed, class, inversion_epoch (NaN: not inverted), stragglers]."""
-    epochs, counts = class_columns(children, "metrics.inversion_epoch"), class_columns(children, "metrics.stragglers")
-    classes = sorted(set(epochs) | set(counts))
-    return pd.DataFrame(columns=["seed", "class", "inversion_epoch", "stragglers"]) if not classes else pd.concat(
-        [pd.DataFrame({"seed": range(len(children)), "class": c,
-                       "inversion_epoch": column(children, epochs.get(c, "")).astype(float).to_numpy(),
-                       "stragglers": column(children, counts.get(c, "")).astype(float).to_numpy()})
-         for c in classes], ignore_index=True)
-
-
-def summarise_classes(long: pd.DataFrame) -> pd.DataFrame:
-    """Per class across seeds (from seed_classes): inversion epoch (inverted seeds only) and straggler counts."""
-    table = summarise(long, ["class"], ["inversion_epoch", "stragglers"]).rename(columns={"n": "n_models"})
-    table.insert(2, "n_inverted", long.groupby("class")["inversion_epoch"].count().to_numpy())
-    return table
-
-
-def summarise_grid(cells: pd.DataFrame, metrics: list[str], by: Sequence[str] = ()) -> pd.DataFrame:
-    """Imbalance cells (one row per hard set and grid point) -> per (by..., train ratio, remaining) across hard sets."""
-    return summarise(cells, [*by, *GRID_KEYS], [m for m in metrics if m in cells])
-
-
-def grid_metrics(cells: pd.DataFrame) -> list[str]:
-    """The metric columns of a cells table that the figures use, in a fixed order."""
-    wanted = [f"{m}/{p}" for m in ("acc", *PRF) for p in PARTS] + [f"gap/{m}" for m in ("acc", *PRF)]
-    return [m for m in wanted if m in cells]
-
-
-def compare_identifiers(cells: pd.DataFrame, *, metric: str = "gap/acc", baseline: str | None = "stragglers",
-                        confidence: float = CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Identifiers on the same grid: (per identifier, pairs).
-
-    Per identifier: `metric` averaged over the grid per hard set, then mean/std/CI across hard sets, and the
-    paired difference to the baseline. Pairs (identifier vs versus, diff = identifier - versus): a paired
-    t-test on matched cells (hard set, train ratio, remaining) and one on the per-hard-set means.
-    """
-    names = list(dict.fromkeys(cells["identifier"]))
-    if baseline in names:
-        names = [baseline] + [n for n in names if n != baseline]
-    per_set = cells.groupby(["identifier", "hard_set"], as_index=False)[metric].mean()
-    table = summarise(per_set, ["identifier"], [metric]).rename(columns={"n": "n_hard_sets"})
-    table = table.set_index("identifier").loc[names].reset_index()
-    rows = []
-    for earlier, later in combinations(names, 2):
-        matched = _paired(cells, CELL_KEYS, metric, later, earlier)
-        by_set = _paired(per_set, ["hard_set"], metric, later, earlier)
-        mean, _, low, high = compute_interval(matched["a"] - matched["b"], confidence=confidence)
-        t, p = _ttest_rel(matched["a"], matched["b"])
-        rows.append({"identifier": later, "versus": earlier, "n_cells": len(matched), "mean_diff": mean,
-                     "ci_low": low, "ci_high": high, "t": t, "p_cells": p, "n_hard_sets": len(by_set),
-                     "p_hard_sets": _ttest_rel(by_set["a"], by_set["b"])[1]})
-    pairs = pd.DataFrame(rows, columns=["identifier", "versus", "n_cells", "mean_diff", "ci_low", "ci_high", "t",
-                                        "p_cells", "n_hard_sets", "p_hard_sets"])
-    if baseline in names:
-        versus = pairs[pairs["versus"] == baseline].set_index("identifier")
-        for name, source in (("diff_vs_baseline", "mean_diff"), ("p_cells", "p_cells"), ("p_hard_sets", "p_hard_sets")):
-            table[name] = table["identifier"].map(versus[source])
-    return table, pairs
-
-
-def _paired(frame: pd.DataFrame, keys: list[str], metric: str, a: str, b: str) -> pd.DataFrame:
-    left = frame[frame["identifier"] == a][[*keys, metric]].rename(columns={metric: "a"})
-    right = frame[frame["identifier"] == b][[*keys, metric]].rename(columns={metric: "b"})
-    return left.merge(right, on=keys).dropna()
-
-
-def _ttest_rel(a: pd.Series, b: pd.Series) -> tuple[float, float]:
-    """scipy's paired t-test; NaN when there are fewer than 2 pairs or the differences do not vary."""
-    if len(a) < 2:
-        return math.nan, math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_rel(a.to_numpy(float), b.to_numpy(float))
-    return float(result.statistic), float(result.pvalue)
-
-
-def summarise_search(trials: pd.DataFrame, objective: str, *, maximize: bool = True) -> pd.DataFrame:
-    """Trials [trial, complete, <objective>] sorted by trial, with the best complete value so far."""
-    table = trials.sort_values("trial").reset_index(drop=True)
-    values = table[objective].where(table["complete"])
-    table["best_so_far"] = (values.cummax() if maximize else values.cummin()).ffill()
-    return table
-
-
-# --- reading what the experiments logged --------------------------------------------------------------
-
-def cells_from_runs(cell_runs: pd.DataFrame) -> pd.DataFrame:
-    """Imbalance cell runs (search_runs rows) -> one row per cell: identifier, hard_set, train_ratio, remaining,
-    then each metric (mean over initialisations; the `_std` columns are left out)."""
-    frame = pd.DataFrame({
-        "identifier": column(cell_runs, "params.identifier").fillna(column(cell_runs, "tags.hardness.identifier")),
-        **{key: pd.to_numeric(column(cell_runs, f"params.{key}"), errors="coerce") for key in CELL_KEYS},
-    })
-    metrics = [c for c in cell_runs.columns if c.startswith("metrics.") and not c.endswith("_std")]
-    frame = pd.concat([frame, cell_runs[metrics].rename(columns=lambda c: c.removeprefix("metrics."))], axis=1)
-    return frame.sort_values(["identifier", *CELL_KEYS]).reset_index(drop=True)
-
-
-def build_comparison(gaps: pd.DataFrame, headline: pd.DataFrame | None = None, *, metric: str = "gap/acc",
-                     baseline: str = "stragglers") -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(per identifier, pairs, baseline used): compare_identifiers on the gap table, with mean accuracies on
-    hard / easy test samples and the benchmark's descriptive columns (hard count, overlap, stability, ...)."""
-    names = list(dict.fromkeys(gaps["identifier"]))
-    baseline = baseline if baseline in names else names[0]
-    table, pairs = compare_identifiers(gaps, metric=metric, baseline=baseline)
-    accuracies = [c for c in ("acc/hard", "acc/easy") if c in gaps]
-    table = table.merge(gaps.groupby("identifier", as_index=False)[accuracies].mean(), on="identifier", how="left")
-    if headline is not None and "identifier" in headline:
-        extra = [c for c in headline.columns if c == "hard_count" or c.startswith(("overlap_with", "stability", "pearson"))]
-        table = table.merge(headline[["identifier", *extra]], on="identifier", how="left")
-    return table, pairs, baseline
-
-
-# --- tables -----------------------------------------------------------------------------------------
-
-def format_number(value: object) -> str:
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return "-"
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
-    return str(value)
-
-
-def format_p(p: float) -> str:
-    if math.isnan(p):
-        return "p = -"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (numbers right-aligned, 4 significant digits, NaN as '-')."""
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    escape = lambda text: str(text).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(escape(c) for c in frame.columns) + " |",
-             "| " + " | ".join("---:" if n else ":---" for n in numeric) + " |"]
-    lines += ["| " + " | ".join(escape(format_number(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
-def mean_std_columns(summary: pd.DataFrame, values: list[str], keep: list[str]) -> pd.DataFrame:
-    """A display table: `keep` columns, then one 'mean ± std' text column per value."""
-    table = summary[keep].copy()
-    for value in values:
-        table[value] = [f"{format_number(m)} ± {format_number(s)}"
-                        for m, s in zip(summary[f"{value}_mean"], summary[f"{value}_std"])]
-    return table
-
-
-# --- figures ----------------------------------------------------------------------------------------
 
 def styled(builder: Callable[..., Figure]) -> Callable[..., Figure]:
     """Build the figure under the one house style (STYLE), without touching global matplotlib state."""
@@ -374,13 +147,13 @@ def _fraction_label(reduce: str) -> str:
 @styled
 def plot_grid(summary: pd.DataFrame, *, measures: Sequence[str], reduce: str, title: str) -> Figure:
     """Rows = measures, columns = all / hard / easy test samples; one line per train ratio, ± std error bars."""
-    measures = [m for m in measures if f"{m}/all_mean" in summary]
-    figure, axes = new_figure(len(measures), len(PARTS), panel=(3.0, 2.3), sharey="row", sharex=True)
+    measures = [m for m in measures if f"{schema.part_metric(m, ALL)}_mean" in summary]
+    figure, axes = new_figure(len(measures), len(schema.TEST_PARTS), panel=(3.0, 2.3), sharey="row", sharex=True)
     ratios = sorted(summary["train_ratio"].unique(), reverse=True)
     span = float(np.ptp(summary["remaining"])) or 1.0
     for row, measure in enumerate(measures):
-        for col, part in enumerate(PARTS):
-            ax, value = axes[row, col], f"{measure}/{part}"
+        for col, part in enumerate(schema.TEST_PARTS):
+            ax, value = axes[row, col], schema.part_metric(measure, part)
             for i, ratio in enumerate(ratios):
                 line = summary[summary["train_ratio"] == ratio].sort_values("remaining")
                 ax.errorbar(line["remaining"] + _dodge(i, len(ratios), span), line[f"{value}_mean"],
@@ -402,7 +175,7 @@ def plot_grid(summary: pd.DataFrame, *, measures: Sequence[str], reduce: str, ti
 @styled
 def plot_identifiers(summary: pd.DataFrame, *, measures: Sequence[str], reduce: str, title: str) -> Figure:
     """Rows = measures, columns = train ratios; per identifier its easy (solid) and hard (dashed) test curves."""
-    measures = [m for m in measures if f"{m}/hard_mean" in summary]
+    measures = [m for m in measures if f"{schema.part_metric(m, HARD)}_mean" in summary]
     ratios = sorted(summary["train_ratio"].unique(), reverse=True)
     names = list(dict.fromkeys(summary["identifier"]))
     figure, axes = new_figure(len(measures), len(ratios), panel=(3.0, 2.3), sharey="row", sharex=True)
@@ -412,11 +185,11 @@ def plot_identifiers(summary: pd.DataFrame, *, measures: Sequence[str], reduce: 
             ax = axes[row, col]
             for i, name in enumerate(names):
                 line = summary[(summary["identifier"] == name) & (summary["train_ratio"] == ratio)].sort_values("remaining")
-                for part, style, marker in (("easy", "-", "o"), ("hard", "--", "s")):
-                    value = f"{measure}/{part}"
+                for part, style, marker in ((EASY, "-", "o"), (HARD, "--", "s")):
+                    value = schema.part_metric(measure, part)
                     ax.errorbar(line["remaining"] + _dodge(i, len(names), span), line[f"{value}_mean"],
                                 yerr=_std(line[f"{value}_std"]), ls=style, marker=marker, color=PALETTE[i % len(PALETTE)],
-                                mfc="white" if part == "hard" else None)
+                                mfc="white" if part == HARD else None)
             if row == 0:
                 ax.set_title(f"train ratio {ratio:g}")
             if col == 0:
@@ -434,8 +207,10 @@ def plot_identifiers(summary: pd.DataFrame, *, measures: Sequence[str], reduce: 
 
 
 @styled
-def plot_gaps(comparison: pd.DataFrame, *, metric: str, baseline: str | None, title: str) -> Figure:
-    """One bar per identifier: the easy-minus-hard gap (mean ± std across hard sets), p-value against the baseline."""
+def plot_gaps(comparison: pd.DataFrame, *, baseline: str | None, title: str, measure: str = ACC) -> Figure:
+    """One bar per identifier: the easy-minus-hard gap of `measure` (mean ± std across hard sets), p-values against
+    the baseline."""
+    metric = schema.gap_metric(measure)
     figure, axes = new_figure(1, 1, panel=(max(3.2, 1.1 * len(comparison) + 1.2), 2.8))
     ax = axes[0, 0]
     x = np.arange(len(comparison))
@@ -452,7 +227,7 @@ def plot_gaps(comparison: pd.DataFrame, *, metric: str, baseline: str | None, ti
         ax.set_ylim(top=top * 1.3 if top > 0 else None)
     ax.set_xticks(x, comparison["identifier"])
     ax.grid(axis="x", visible=False)
-    ax.set_ylabel(f"{MEASURE_LABELS.get(metric.split('/')[-1], metric)} gap, easy − hard\n(mean ± std over hard sets)")
+    ax.set_ylabel(f"{MEASURE_LABELS[measure]} gap, easy − hard\n(mean ± std over hard sets)")
     ax.set_xlabel("identifier" + (f" (paired t-test against {baseline})" if baseline else ""))
     figure.suptitle(title)
     return figure
@@ -461,7 +236,7 @@ def plot_gaps(comparison: pd.DataFrame, *, metric: str, baseline: str | None, ti
 @styled
 def plot_class_counts(counts: pd.DataFrame, *, title: str) -> Figure:
     """Grouped bars of hard samples per class per identifier, beside the class error rate (line, right axis)."""
-    names = [c for c in counts.columns if c not in ("class", "class_error")]
+    names = [c for c in counts.columns if c not in COUNT_COLUMNS]
     figure, axes = new_figure(1, 1, panel=(max(5.0, 0.55 * len(counts) * max(1, len(names)) / 2 + 2), 3.0))
     ax = axes[0, 0]
     x = np.arange(len(counts))
@@ -474,11 +249,11 @@ def plot_class_counts(counts: pd.DataFrame, *, title: str) -> Figure:
     ax.set_ylabel("hard samples per class\n(mean over hard sets)")
     ax.grid(axis="x", visible=False)
     handles, labels = ax.get_legend_handles_labels()
-    if "class_error" in counts:
+    if CLASS_ERROR in counts:
         error_ax = ax.twinx()
         error_ax.spines["right"].set_visible(True)
         error_ax.grid(False)
-        error_ax.plot(x, counts["class_error"], color="0.15", marker="D", lw=1.2, label="class error rate")
+        error_ax.plot(x, counts[CLASS_ERROR], color="0.15", marker="D", lw=1.2, label="class error rate")
         error_ax.set_ylabel("class error rate")
         error_ax.set_ylim(bottom=0)
         more = error_ax.get_legend_handles_labels()
@@ -514,8 +289,8 @@ def plot_overlap(matrices: dict[str, pd.DataFrame], *, title: str) -> Figure:
 
 @styled
 def plot_search(trials: pd.DataFrame, objectives: dict[str, bool], *, title: str) -> Figure:
-    """Per objective: value of every trial and the best so far; with `hard_fraction`, objective against it too."""
-    with_fraction = "hard_fraction" in trials and trials["hard_fraction"].notna().any()
+    """Per objective: value of every trial and the best so far; with a hard fraction, objective against it too."""
+    with_fraction = schema.HARD_FRACTION in trials and trials[schema.HARD_FRACTION].notna().any()
     first = next(iter(objectives))
     figure, axes = new_figure(1, len(objectives) + with_fraction, panel=(3.4, 2.6))
     for ax, (objective, maximize) in zip(axes[0], objectives.items()):
@@ -532,7 +307,7 @@ def plot_search(trials: pd.DataFrame, objectives: dict[str, bool], *, title: str
     if with_fraction:
         ax = axes[0, -1]
         done = trials[trials["complete"]]
-        ax.scatter(done["hard_fraction"], done[first], s=14, color=PALETTE[2], alpha=0.8)
+        ax.scatter(done[schema.HARD_FRACTION], done[first], s=14, color=PALETTE[2], alpha=0.8)
         ax.set_xlabel("hard-set fraction")
         ax.set_ylabel(first)
     handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}

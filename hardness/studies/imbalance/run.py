@@ -7,19 +7,21 @@ interrupted have no finished run and are trained again.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from hardness.config import Config, dump_config
-from hardness.data import Dataset, load_dataset
-from hardness.experiments.identify import identify_hard_sets
-from hardness.identifiers.base import Progress
-from hardness.imbalance import CellResult, build_cells, evaluate_cells
-from hardness.tracking import Tracker, tracking_tags
+from hardness import schema
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers import get_identifier
+from hardness.progress import Progress
+from hardness.session import Session, open_session, resume_key
+from hardness.studies.identify.identification import identify_hard_sets
+from hardness.studies.imbalance.grid import CellResult, build_cells, evaluate_cells
+from hardness.tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -37,58 +39,50 @@ class GridSummary:
         return self.cells.groupby(["train_ratio", "remaining"], as_index=False)[columns].mean()
 
 
-def config_hash(config: Config, *parts: str) -> str:
-    """Identifies an experiment for resuming: the resolved config (tracking excluded) and extra parts."""
-    tree = config.model_dump(exclude={"tracking"})
-    return hashlib.sha256((repr(tree) + "|".join(parts)).encode()).hexdigest()[:16]
-
-
 def run_imbalance(config: Config, *, progress: Progress | None = None) -> GridSummary:
     """Identify hard sets with config.identifier, then run (or resume) the imbalance grid on them."""
-    tracker = Tracker(config.tracking.uri, config.tracking.experiment)
-    dataset = load_dataset(config.data, config.seed)
     name = config.identifier.name
-    key = config_hash(config, "imbalance", name)
-    tags = {**tracking_tags(), "hardness.kind": "imbalance", "hardness.identifier": name,
-            "hardness.dataset": dataset.name, "hardness.fingerprint": dataset.fingerprint}
-    with tracker.resumable_run(f"imbalance-{name}-{dataset.name}", key, params={**config.flat(), "identifier": name},
-                               tags=tags) as parent:
-        tracker.log_text(parent, dump_config(config), "config.yaml")
-        hard_sets = identify_hard_sets(dataset, config, name, config.imbalance.hard_sets, progress=progress)
-        return run_grid(tracker, parent, dataset, config, name, hard_sets, tags=tags, progress=progress)
+    get_identifier(name)
+    session = open_session(config)
+    key = resume_key(config, "imbalance", name)
+    with session.run(f"imbalance-{name}-{session.dataset.name}", schema.Kind.IMBALANCE, identifier=name,
+                     key=key) as parent:
+        hard_sets = identify_hard_sets(session.dataset, config, name, config.imbalance.hard_sets, progress=progress)
+        return run_grid(session, parent, name, hard_sets, progress=progress)
 
 
-def run_grid(tracker: Tracker, parent: str, dataset: Dataset, config: Config, identifier: str,
-             hard_sets: torch.Tensor, *, tags: dict[str, str], progress: Progress | None = None) -> GridSummary:
+def run_grid(session: Session, parent: str, identifier: str, hard_sets: torch.Tensor, *,
+             progress: Progress | None = None) -> GridSummary:
     """Run the cells not yet FINISHED under `parent`, log each as a child run, return all cells."""
-    tracker.log_table(parent, _hard_set_table(dataset, hard_sets), "hard_sets.csv")
-    done = tracker.finished_runs_by_tag("hardness.cell", parent_run_id=parent)
-    cells = [cell for cell in build_cells(config, len(hard_sets)) if cell.key not in done]
-    for results in evaluate_cells(dataset, config, hard_sets, cells, progress=progress):
+    tracker, dataset = session.tracker, session.dataset
+    tracker.log_table(parent, _hard_set_table(dataset, hard_sets), schema.HARD_SETS)
+    done = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
+    cells = [cell for cell in build_cells(session.config, len(hard_sets)) if cell.key not in done]
+    for results in evaluate_cells(dataset, session.config, hard_sets, cells, progress=progress):
         for result in results:
-            _log_cell(tracker, parent, dataset, config, identifier, result, tags)
-    children = tracker.finished_runs_by_tag("hardness.cell", parent_run_id=parent)
+            _log_cell(session, parent, identifier, result)
+    children = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
     frame = _cells_frame(tracker, list(children.values()))
-    tracker.log_table(parent, frame, "cells.csv")
+    tracker.log_table(parent, frame, schema.CELLS)
     tracker.log_metrics(parent, {f"{k}_mean": float(v) for k, v in frame[["acc/all", "acc/hard", "acc/easy",
                                                                             "gap/acc"]].mean().items()})
     return GridSummary(parent, identifier, frame, len(done))
 
 
-def _log_cell(tracker: Tracker, parent: str, dataset: Dataset, config: Config, identifier: str,
-              result: CellResult, tags: dict[str, str]) -> None:
+def _log_cell(session: Session, parent: str, identifier: str, result: CellResult) -> None:
+    config, tracker = session.config, session.tracker
     cell, split = result.cell, result.split
-    params = {"identifier": identifier, "hard_set": cell.hard_set, "train_ratio": cell.train_ratio,
+    params = {"hard_set": cell.hard_set, "train_ratio": cell.train_ratio,
               "remaining": cell.remaining, "reduce": config.imbalance.reduce, "inits": config.imbalance.inits,
               "n_train": len(split.train), "n_test_hard": len(split.test_hard), "n_test_easy": len(split.test_easy)}
     metrics = {name: float(np.nanmean(values)) for name, values in result.metrics.items()}
     metrics |= {f"{name}_std": float(np.nanstd(values)) for name, values in result.metrics.items()}
-    with tracker.run(f"cell-{cell.key}", parent_run_id=parent, params=params,
-                     tags={**tags, "hardness.cell": cell.key}) as child:
+    with session.run(f"cell-{cell.key}", schema.Kind.IMBALANCE, identifier=identifier, parent_run_id=parent,
+                     params=params, tags={schema.CELL: cell.key}) as child:
         tracker.log_metrics(child, {k: v for k, v in metrics.items() if np.isfinite(v)})
         tracker.log_table(child, pd.DataFrame({"init": range(config.imbalance.inits), **result.metrics}),
-                          "metrics_per_init.csv")
-        tracker.log_table(child, _split_table(dataset, result), "split.csv")
+                          schema.METRICS_PER_INIT)
+        tracker.log_table(child, _split_table(session.dataset, result), schema.SPLIT)
 
 
 def _split_table(dataset: Dataset, result: CellResult) -> pd.DataFrame:

@@ -1,9 +1,12 @@
 """What a search trial computes, without retraining the identifier (pure: no MLflow, no storage).
 
 Identification runs once per process (`precompute`): score identifiers keep their scores [K, N];
-stragglers keep the radius curves [E+1, K, C] and which samples each model got right at every epoch
-[E+1, K, N], so any inversion rule (warm-up, check interval, smoothing, own/last mode) yields its
-straggler sets offline. A trial (`objective`) then suggests a threshold or a rule, derives the K hard
+rule identifiers (the stragglers) keep one full-budget record of radius curves [E+1, K, C] and a compact
+correctness history, so any inversion rule (warm-up, check interval, smoothing, own/last mode) yields its
+straggler sets offline through the same `hardness.inversion.derive_stragglers` that `hardness run` uses.
+Retries: the search derives without them (retrying would mean training again per trial): a class that does
+not invert under a trial's rule within the budget contributes no stragglers, and the trial records how many
+classes per model stayed uninverted (user attr `not_inverted`). A trial (`objective`) then suggests a threshold or a rule, derives the K hard
 sets, and measures the benchmark's quantity: the easy-minus-hard accuracy gap of `imbalance.inits`
 fresh models per hard set on held-out test samples (`search.train_ratio` split, everything kept).
 
@@ -21,69 +24,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import torch
 
-from hardness.config import Config, InversionConfig, SearchConfig
+from hardness.config import Config, SearchConfig
 from hardness.data import Dataset
-from hardness.engine import Engine, EpochState
 from hardness.errors import HardnessError
 from hardness.identifiers import get_identifier
-from hardness.identifiers.base import Progress, derive_model_seeds
-from hardness.imbalance import Cell, evaluate_cells
-from hardness.manifolds import compute_inversion_epochs
-from hardness.models import build_ensemble
+from hardness.identifiers.base import RuleIdentifier
+from hardness.progress import Progress
+from hardness.seeds import derive_model_seeds
+from hardness.studies.imbalance.grid import Cell, evaluate_cells
 from hardness.thresholds import flag_top_k, flag_top_k_per_class
 
 OnStep = Callable[[int, float, float], None]
 """on_step(hard_set, gap of that hard set, running mean gap): called after each hard set is evaluated."""
-
-
-class TrainingHistory:
-    """Engine hook keeping radii [E+1, K, C] and correctness [E+1, K, N] of every epoch."""
-
-    def __init__(self, epochs: int, n_models: int, n_classes: int, n_samples: int, progress: Progress | None = None):
-        self.radii = torch.full((epochs + 1, n_models, n_classes), float("nan"))
-        self.correct = torch.zeros(epochs + 1, n_models, n_samples, dtype=torch.bool)
-        self.progress, self.epochs = progress, epochs
-
-    def on_epoch_end(self, state: EpochState) -> None:
-        self.radii[state.epoch, state.models] = state.radii
-        self.correct[state.epoch, state.models] = state.correct
-        if self.progress is not None:
-            self.progress(state.epoch, self.epochs, "recording radii")
-
-
-def record_history(dataset: Dataset, config: Config, model_seeds: list[int], *,
-                   progress: Progress | None = None) -> TrainingHistory:
-    """Train the identification models once for the whole budget, recording what any rule needs."""
-    history = TrainingHistory(config.train.epochs, len(model_seeds), dataset.n_classes, dataset.n_samples, progress)
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
-    engine.fit(ensemble, dataset.x, dataset.y, hooks=[history], observe_radii=True, seed=config.seed)
-    return history
-
-
-def compute_stragglers_for_rule(history: TrainingHistory, labels: torch.Tensor, rule: InversionConfig) -> torch.Tensor:
-    """Straggler masks [K, N] under `rule` (own or last mode) from recorded history; no retries.
-
-    Equals find_stragglers with the same rule when every class inverts in its first attempt; a class
-    that never inverts contributes no stragglers (in "last" mode its model contributes none at all).
-    """
-    epochs = compute_inversion_epochs(history.radii, rule)
-    k, n_classes = epochs.shape
-    hard = torch.zeros(k, len(labels), dtype=torch.bool)
-    for model in range(k):
-        if rule.mode == "last":
-            if bool((epochs[model] >= 0).all()):
-                hard[model] = ~history.correct[int(epochs[model].max()), model]
-            continue
-        for c in range(n_classes):
-            if epochs[model, c] >= 0:
-                members = labels == c
-                hard[model, members] = ~history.correct[int(epochs[model, c]), model, members]
-    return hard
 
 
 def flag_fraction(scores: torch.Tensor, labels: torch.Tensor, fraction: float, *, level: str) -> torch.Tensor:
@@ -104,12 +61,12 @@ def score_gaps(dataset: Dataset, config: Config, hard_sets: torch.Tensor) -> Ite
 
 @dataclass(frozen=True)
 class SearchProblem:
-    """What every trial of one process shares: the data, the config, and scores [K, N] or a straggler history."""
+    """What every trial of one process shares: the data, the config, and scores [K, N] or a rule identifier's record."""
 
     dataset: Dataset
     config: Config
     scores: torch.Tensor | None = None
-    history: TrainingHistory | None = None
+    history: Any = None
 
 
 def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = None) -> SearchProblem:
@@ -117,12 +74,12 @@ def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = 
     name = config.identifier.name
     identifier = get_identifier(name)
     seeds = derive_model_seeds(config.seed, config.imbalance.hard_sets)
-    if name == "stragglers":
-        return SearchProblem(dataset, config, history=record_history(dataset, config, seeds, progress=progress))
-    scores = identifier.identify(dataset, config, seeds, progress=progress).scores
-    if scores is None:
+    if isinstance(identifier, RuleIdentifier):
+        return SearchProblem(dataset, config, history=identifier.record(dataset, config, seeds, progress=progress))
+    if identifier.kind != "scores":
         raise HardnessError(f"identifier {name!r} gives hard sets but no scores: the search tunes score thresholds "
                             f"(or the stragglers' inversion rule)")
+    scores = identifier.identify(dataset, config, seeds, progress=progress).scores
     return SearchProblem(dataset, config, scores=scores)
 
 
@@ -135,9 +92,9 @@ def suggest_hard_sets(trial: optuna.Trial, problem: SearchProblem) -> torch.Tens
             "check_every": trial.suggest_int("check_every", 1, 20),
             "smoothing": trial.suggest_int("smoothing", 1, 10),
             "mode": trial.suggest_categorical("mode", ["own", "last"])})
-        not_inverted = compute_inversion_epochs(problem.history.radii, rule) < 0
-        trial.set_user_attr("not_inverted", float(not_inverted.sum(1).float().mean()))
-        return compute_stragglers_for_rule(problem.history, labels, rule)
+        found = problem.history.derive(labels, rule)
+        trial.set_user_attr("not_inverted", float((found.inversion_epoch < 0).sum(1).float().mean()))
+        return found.hard
     # reaching below the minimum lets the sampler learn where feasibility ends
     low = max(config.search.min_hard_fraction / 2, 1 / problem.dataset.n_samples)
     fraction = trial.suggest_float("fraction", low, config.search.max_hard_fraction, log=True)

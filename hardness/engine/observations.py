@@ -1,0 +1,179 @@
+"""Observations by name: what a pass can report about every sample, computed chunk by chunk, only when asked.
+
+Per sample, assembled as [K, N] in the caller's sample order:
+  correct    bool, the label is the argmax of the logits (ties go to the first class, like argmax)
+  margin     true-class logit minus the largest other logit (> 0 when correct without a tie)
+  true_prob  softmax probability of the true class
+  loss       the sample's cross-entropy (unweighted; state.loss is the weighted training mean)
+  grad_norm  L2 norm of the gradient of the sample's loss w.r.t. all weights and biases of its model
+Per class: radii [K, n_classes] of the class manifolds of the latent layer.
+Heavy, handed out per chunk as [K, C, ...] and never assembled: probs and logits [K, C, n_classes],
+latent [K, C, width] (the latent layer after its activation), input_grad [K, C, D] (gradient of the
+true-class logit w.r.t. the input, over all D features).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+from hardness.engine.kernels import Inputs, Kernels, Softmax
+from hardness.manifolds import compute_radii_from_sums
+from hardness.models import Ensemble
+
+PER_SAMPLE = ("correct", "margin", "true_prob", "loss", "grad_norm")
+PER_CLASS = ("radii",)
+HEAVY = ("probs", "logits", "latent", "input_grad")
+NAMES = PER_SAMPLE + PER_CLASS + HEAVY
+
+Deliver = Callable[[torch.Tensor, dict[str, torch.Tensor]], None]
+"""deliver(positions [C], {name: [K, C, ...]}): receives the heavy observations of one chunk."""
+
+
+def check_observations(names: Iterable[str]) -> frozenset[str]:
+    """The names as a set; raises ValueError naming the valid ones when one is unknown."""
+    names = frozenset(names)
+    unknown = sorted(names.difference(NAMES))
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not an observation; choose from {', '.join(NAMES)}")
+    return names
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a pass as observations read it: hiddens [K, w, C] each, the softmax pieces and |x|^2 [C]."""
+
+    kernels: Kernels
+    ensemble: Ensemble
+    hiddens: list[torch.Tensor]
+    softmax: Softmax
+    squared_norm: torch.Tensor
+    latent_layer: int
+
+    def buffer(self, name: str, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return self.kernels.buffers.get(name, *shape, dtype=dtype)
+
+
+def _squared_norms(chunk: Chunk, t: torch.Tensor) -> torch.Tensor:
+    """|column|^2 [K, C] of t [K, m, C] (a sum over dim 1 is fast here; linalg.vector_norm is ~30x slower)."""
+    return torch.mul(t, t, out=chunk.buffer("square", *t.shape)).sum(1)
+
+
+def _correct(chunk: Chunk) -> torch.Tensor:
+    s = chunk.softmax
+    correct = (s.picked == s.top).squeeze(1)
+    at_top = torch.eq(s.logits, s.top, out=chunk.buffer("at_top", *s.logits.shape, dtype=torch.bool))
+    tied = at_top.view(torch.uint8).sum(1, dtype=torch.uint8) > 1
+    if bool(tied.any()):
+        # rare (e.g. a dead model with equal logits): argmax takes the first maximum
+        correct[tied] = s.logits.permute(0, 2, 1)[tied].argmax(1) == s.index.squeeze(1).expand_as(tied)[tied]
+    return correct
+
+
+def _margin(chunk: Chunk) -> torch.Tensor:
+    s = chunk.softmax
+    others = chunk.buffer("others", *s.logits.shape).copy_(s.logits).scatter_(1, s.index, -torch.inf)
+    return s.picked.squeeze(1) - others.amax(1)
+
+
+def _probs(chunk: Chunk, name: str) -> torch.Tensor:
+    """Softmax probabilities [K, n_classes, C] in buffer `name`."""
+    s = chunk.softmax
+    return torch.div(s.exp, s.total.unsqueeze(1), out=chunk.buffer(name, *s.exp.shape))
+
+
+def _grad_norm(chunk: Chunk) -> torch.Tensor:
+    """Per layer the sample's weight gradient is the outer product delta x input, so its squared norm is
+    |delta|^2 |input|^2, and the bias adds |delta|^2; layer one's input is the full x, constant features included."""
+    delta = _probs(chunk, "delta_logits")
+    delta.scatter_(1, chunk.softmax.index, delta.gather(1, chunk.softmax.index).sub_(1))
+    total = torch.zeros(delta.shape[0], delta.shape[2], device=delta.device)
+    for layer, d in chunk.kernels.deltas(chunk.ensemble, chunk.hiddens, delta, "norm"):
+        fan_in = chunk.squared_norm if layer == 0 else _squared_norms(chunk, chunk.hiddens[layer - 1])
+        total.addcmul_(_squared_norms(chunk, d), fan_in + 1)
+    return total.sqrt_()
+
+
+def _input_grad(chunk: Chunk) -> torch.Tensor:
+    s, first = chunk.softmax, chunk.ensemble.weights[0]
+    onehot = chunk.buffer("onehot", *s.logits.shape).zero_().scatter_(1, s.index, 1.0)
+    *_, (_, delta) = chunk.kernels.deltas(chunk.ensemble, chunk.hiddens, onehot, "input")
+    out = chunk.buffer("input_grad", first.shape[0], delta.shape[2], first.shape[2])
+    return torch.bmm(delta.transpose(1, 2), first, out=out)
+
+
+_PER_SAMPLE: dict[str, Callable[[Chunk], torch.Tensor]] = {
+    "correct": _correct,
+    "margin": _margin,
+    "true_prob": lambda chunk: chunk.softmax.log_p.exp(),
+    "loss": lambda chunk: chunk.softmax.log_p.neg(),
+    "grad_norm": _grad_norm,
+}
+_HEAVY: dict[str, Callable[[Chunk], torch.Tensor]] = {
+    "probs": lambda chunk: _probs(chunk, "probs").transpose(1, 2),
+    "logits": lambda chunk: chunk.softmax.logits.transpose(1, 2),
+    "latent": lambda chunk: chunk.hiddens[chunk.latent_layer].transpose(1, 2),
+    "input_grad": _input_grad,
+}
+
+
+class PassObserver:
+    """The observations one pass computes: per-sample ones filled chunk by chunk into [K, N] tensors in the
+    sorted order (un-sorted by `finish`), radii from per-class sums of u = z/|z| and |u|^2
+    (r^2 = mean|u|^2 - |mean u|^2), heavy ones handed to `deliver` as soon as a chunk has them.
+    """
+
+    def __init__(self, wanted: frozenset[str], kernels: Kernels, ensemble: Ensemble, inputs: Inputs,
+                 n_classes: int, latent_layer: int, deliver: Deliver) -> None:
+        self.kernels, self.ensemble, self.inputs = kernels, ensemble, inputs
+        self.latent_layer, self.deliver = latent_layer, deliver
+        k, n, device = ensemble.n_models, inputs.x.shape[0], inputs.x.device
+        self.per_sample = {name: torch.empty(k, n, dtype=torch.bool if name == "correct" else torch.float32,
+                                             device=device) for name in PER_SAMPLE if name in wanted}
+        self.heavy = [name for name in HEAVY if name in wanted]
+        self.radii = "radii" in wanted
+        if self.radii:
+            self.counts = torch.bincount(inputs.y, minlength=n_classes)
+            width = ensemble.weights[latent_layer].shape[1]
+            self.unit = torch.zeros(k, n_classes, width, dtype=torch.float64, device=device)
+            self.unit_sq = torch.zeros(k, n_classes, dtype=torch.float64, device=device)
+            self.bounds = [0] + torch.cumsum(self.counts, 0).tolist()
+        self.active = bool(self.per_sample or self.heavy or self.radii)
+
+    def observe(self, start: int, stop: int, hiddens: list[torch.Tensor], softmax: Softmax) -> None:
+        """Observe sorted samples start:stop from their hiddens ([K, w, C] each) and softmax pieces."""
+        if not self.active:
+            return
+        chunk = Chunk(self.kernels, self.ensemble, hiddens, softmax, self.inputs.squared_norm[start:stop],
+                      self.latent_layer)
+        for name, out in self.per_sample.items():
+            out[:, start:stop] = _PER_SAMPLE[name](chunk)
+        if self.radii:
+            self._add_class_sums(hiddens[self.latent_layer], start, stop)
+        if self.heavy:
+            self.deliver(self.inputs.order[start:stop], {name: _HEAVY[name](chunk) for name in self.heavy})
+
+    def _add_class_sums(self, latent: torch.Tensor, start: int, stop: int) -> None:
+        """Add per-class sums of u and |u|^2 for latent [K, w, C]: its samples are sorted, so class sums are slice sums."""
+        unit = self.kernels.buffers.get("unit", *latent.shape)
+        squared = torch.mul(latent, latent, out=unit).sum(1)
+        norm = squared.sqrt().clamp_min_(1e-12)
+        torch.div(latent, norm.unsqueeze(1), out=unit)
+        unit_sq = squared.div_(norm.square_())
+        for label, (first, last) in enumerate(zip(self.bounds, self.bounds[1:])):
+            begin, end = max(first, start) - start, min(last, stop) - start
+            if begin < end:
+                self.unit[:, label] += unit[:, :, begin:end].sum(2)
+                self.unit_sq[:, label] += unit_sq[:, begin:end].sum(1)
+
+    def finish(self) -> dict[str, torch.Tensor]:
+        """The assembled observations: per-sample ones [K, N] in the caller's order, radii [K, n_classes]."""
+        observed = {}
+        for name, values in self.per_sample.items():
+            observed[name] = torch.empty_like(values)
+            observed[name][:, self.inputs.order] = values
+        if self.radii:
+            observed["radii"] = compute_radii_from_sums(self.unit, self.unit_sq, self.counts)
+        return observed

@@ -1,0 +1,144 @@
+"""The run schema: tag keys, run kinds, artifact names and metric names shared by every writer and the report reader.
+
+Writers (the study shells) and readers (the report) import these names instead of spelling strings, so a
+renamed artifact or tag cannot silently break the report.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a run is (tag KIND): one per study, plus `report` for the report's own run."""
+
+    STRAGGLERS = "stragglers"
+    IDENTIFY = "identify"
+    IMBALANCE = "imbalance"
+    BENCHMARK = "benchmark"
+    SEARCH = "search"
+    REPORT = "report"
+
+
+# --- tags -------------------------------------------------------------------------------------------
+KIND = "hardness.kind"
+IDENTIFIER = "hardness.identifier"
+DATASET = "hardness.dataset"
+FINGERPRINT = "hardness.fingerprint"
+VERSION = "hardness.version"
+GIT_COMMIT = "hardness.git_commit"
+RESUME_KEY = "hardness.resume_key"
+CELL = "hardness.cell"
+"""On imbalance cell runs: the cell's key (hard set, train ratio, remaining); resuming skips FINISHED cells."""
+GROUP = "hardness.group"
+"""On per-seed child runs of `hardness run`: the parent's run id, so seeds group in the MLflow UI."""
+PRUNED = "hardness.pruned"
+FEASIBLE = "hardness.feasible"
+RUN_NAME = "mlflow.runName"
+PARENT_RUN_ID = "mlflow.parentRunId"
+STUDY_NAME = "optuna.study_name"
+STUDY_STORAGE = "optuna.storage"
+STUDY_DIRECTION = "optuna.direction"
+TRIAL_NUMBER = "optuna.trial_number"
+
+# --- params on cell / trial runs ----------------------------------------------------------------------
+IDENTIFIER_PARAM = "identifier"
+
+# --- artifacts ----------------------------------------------------------------------------------------
+CONFIG = "config.yaml"
+CONFIG_SOURCE = "config_source"
+STRAGGLERS_TABLE = "stragglers.csv"
+RADII_TABLE = "radii.csv"
+RADII_SUMMARY = "radii_summary.csv"
+PER_CLASS = "per_class.csv"
+SCORES = "scores.csv"
+COUNTS_PER_CLASS = "counts_per_class.csv"
+HARD_SETS = "hard_sets.csv"
+CELLS = "cells.csv"
+SPLIT = "split.csv"
+METRICS_PER_INIT = "metrics_per_init.csv"
+GAPS = "gaps.csv"
+HEADLINE = "headline.csv"
+CLASS_COUNTS = "class_counts.csv"
+TRIALS = "trials.csv"
+
+
+def hard_set_table(seed: int) -> str:
+    """Artifact of `hardness identify`: the hard set of model `seed`."""
+    return f"hard_sets/seed_{seed}.csv"
+
+
+def matrix_table(measure: str) -> str:
+    """Benchmark artifact: the overlap or Jaccard matrix between identifiers."""
+    return f"{measure}_matrix.csv"
+
+
+# --- metrics ------------------------------------------------------------------------------------------
+def per_class(prefix: str, label: int) -> str:
+    """Metric name of one class, e.g. per_class(RADIUS, 3) == 'radius/class_3'."""
+    return f"{prefix}/class_{label}"
+
+
+RADIUS = "radius"
+INVERSION_EPOCH = "inversion_epoch"
+INVERSION_ATTEMPT = "inversion_attempt"
+INVERSION_EPOCH_MEAN = "inversion_epoch_mean"
+STRAGGLERS = "stragglers"
+STRAGGLERS_MEAN = "stragglers_mean"
+STRAGGLER_COUNT = "stragglers/count"
+CLASSES_NOT_INVERTED = "classes_not_inverted"
+
+
+# --- names the report reads (appended with the report split) ------------------------------------------
+def class_of(prefix: str, name: str) -> int | None:
+    """The class of a per_class(prefix, c) metric name, else None: class_of(RADIUS, 'radius/class_3') == 3."""
+    head, _, label = name.rpartition("/class_")
+    return int(label) if head == prefix and label.isdigit() else None
+
+
+HARD_SET_PARAM = "hard_set"
+TRAIN_RATIO_PARAM = "train_ratio"
+REMAINING_PARAM = "remaining"
+REDUCE_PARAM = "reduce"
+"""Params on imbalance cell runs: the cell's hard set and grid point, and which side of the data was reduced."""
+WARMUP_CONFIG = "inversion.warmup"
+REDUCE_CONFIG = "imbalance.reduce"
+"""Config keys as `Config.flat()` logs them as params of top-level runs."""
+
+MEASURES = ("acc", "precision", "recall", "f1")
+TEST_PARTS = ("all", "hard", "easy")
+STD_SUFFIX = "_std"
+"""Imbalance cell metrics: part_metric(measure, part) and gap_metric(measure), each also as <name>_std."""
+
+
+def part_metric(measure: str, part: str) -> str:
+    """A measure on one part of the test set, e.g. part_metric('acc', 'hard') == 'acc/hard'."""
+    return f"{measure}/{part}"
+
+
+def gap_metric(measure: str) -> str:
+    """The easy-minus-hard difference of a measure, e.g. gap_metric('acc') == 'gap/acc'."""
+    return f"gap/{measure}"
+
+
+MATRICES = ("overlap", "jaccard")
+"""The measures the benchmark logs as matrix_table(measure)."""
+OBJECTIVE = "objective"
+HARD_FRACTION = "hard_fraction"
+"""Metrics of search trial runs: objective/<name> (the value optimised) and the hard-set fraction."""
+
+
+def objective_metric(name: str) -> str:
+    """A search objective's metric on trial runs, e.g. objective_metric('gap') == 'objective/gap'."""
+    return f"{OBJECTIVE}/{name}"
+
+
+REPORT_INDEX = "report.md"
+REPORT_FIGURES = "figures"
+REPORT_TABLES = "tables"
+"""The report's index and folders, the same under its output folder and among its run's artifacts."""
+
+
+def source_count(section: str) -> str:
+    """Metric of the report run: how many runs of a section it read, e.g. 'sources/benchmarks'."""
+    return f"sources/{section}"

@@ -1,0 +1,75 @@
+"""The one preamble of every study shell: open the tracker, load the data, build the tags, start the run, log the config.
+
+`open_session` does the first three once; `Session.run` starts (or resumes) a run of a given kind with the
+standard tags and the full resolved config, and guarantees the run ends FINISHED, FAILED or KILLED on any exit
+(Tracker.run). Study shells call these instead of repeating the preamble.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardness import schema
+from hardness.config import Config, dump_config
+from hardness.data import Dataset, load_dataset
+from hardness.tracking import Tracker, tracking_tags
+
+
+def resume_key(config: Config, *parts: str) -> str:
+    """Identifies an experiment for resuming: the resolved config (tracking excluded) and extra parts."""
+    tree = config.model_dump(exclude={"tracking"})
+    return hashlib.sha256((repr(tree) + "|".join(parts)).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a study shell works with: its config, the tracker, the prepared dataset and the tags every run carries."""
+
+    config: Config
+    tracker: Tracker
+    dataset: Dataset
+    tags: dict[str, str]
+
+    def tags_for(self, kind: schema.Kind, identifier: str | None = None, **extra: str) -> dict[str, str]:
+        """The standard tags plus the run kind (and identifier, and any extra tags)."""
+        tags = {**self.tags, schema.KIND: str(kind), **extra}
+        if identifier is not None:
+            tags[schema.IDENTIFIER] = identifier
+        return tags
+
+    @contextmanager
+    def run(self, name: str, kind: schema.Kind, *, identifier: str | None = None, key: str | None = None,
+            resume_run_id: str | None = None, parent_run_id: str | None = None, params: dict | None = None,
+            tags: dict[str, str] | None = None, config_file: Path | None = None) -> Iterator[str]:
+        """Start a run (resumed by resume `key` or `resume_run_id` when given) and yield its id.
+
+        Top-level runs get every resolved config value as a param and config.yaml (plus the source file when
+        given) as artifacts; child runs get only `params`.
+        """
+        top = parent_run_id is None
+        all_params = {**(self.config.flat() if top else {}), **(params or {})}
+        if identifier is not None:
+            all_params[schema.IDENTIFIER_PARAM] = identifier
+        all_tags = {**self.tags_for(kind, identifier), **(tags or {})}
+        if key is not None:
+            resume_run_id = resume_run_id or self.tracker.find_run_by_tag(schema.RESUME_KEY, key)
+            all_tags[schema.RESUME_KEY] = key
+        with self.tracker.run(name, parent_run_id=parent_run_id, params=all_params, tags=all_tags,
+                              resume_run_id=resume_run_id) as run_id:
+            if top and resume_run_id is None:
+                self.tracker.log_text(run_id, dump_config(self.config), schema.CONFIG)
+                if config_file is not None:
+                    self.tracker.log_file(run_id, config_file, schema.CONFIG_SOURCE)
+            yield run_id
+
+
+def open_session(config: Config, *, tracker: Tracker | None = None) -> Session:
+    """Open the configured tracking store (or use `tracker`), load and prepare the dataset, build the base tags."""
+    tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
+    dataset = load_dataset(config.data, config.seed)
+    tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint}
+    return Session(config, tracker, dataset, tags)

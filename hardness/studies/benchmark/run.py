@@ -1,0 +1,78 @@
+"""`hardness benchmark`: several identifiers on the same data and seeds, each through the imbalance grid.
+
+Run layout: a benchmark parent run; under it one grid run per identifier (itself the parent of that
+identifier's cell runs); the comparison tables and the headline land on the benchmark parent. Rerunning
+the same config resumes: finished cells are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from hardness import schema
+from hardness.config import Config
+from hardness.data import load_dataset
+from hardness.identifiers import BASELINE, get_identifier, is_baseline
+from hardness.progress import Progress, staged
+from hardness.session import Session, open_session, resume_key
+from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
+                                                build_overlap_tables, compute_class_error_rates)
+from hardness.studies.identify.identification import identify_hard_sets
+from hardness.studies.imbalance.run import run_grid
+
+
+@dataclass(frozen=True)
+class BenchmarkSummary:
+    """The headline table (one row per identifier) and the benchmark's MLflow run."""
+
+    parent_run_id: str
+    headline: pd.DataFrame
+    class_counts: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return {"parent_run_id": self.parent_run_id, "headline": self.headline.to_dict(orient="records"),
+                "class_counts": self.class_counts.to_dict(orient="records")}
+
+
+def run_benchmark(config: Config, *, progress: Progress | None = None) -> BenchmarkSummary:
+    """Identify with every configured identifier, run each through the grid, log the comparison."""
+    names = list(config.benchmark.identifiers)
+    for name in names:
+        get_identifier(name)
+    session = open_session(config)
+    dataset, tracker = session.dataset, session.tracker
+    with session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
+        n_sets = config.imbalance.hard_sets
+        reference = identify_hard_sets(dataset, config, BASELINE, n_sets, progress=staged(progress, BASELINE))
+        sets = {name: reference if is_baseline(name) else identify_hard_sets(
+            dataset, config, name, n_sets, reference=reference, progress=staged(progress, name)) for name in names}
+        sets.setdefault(BASELINE, reference)
+        grids = {}
+        for name in names:
+            with session.run(f"grid-{name}", schema.Kind.IMBALANCE, identifier=name, parent_run_id=parent,
+                             key=resume_key(config, "benchmark-grid", name)) as grid_run:
+                grids[name] = run_grid(session, grid_run, name, sets[name], progress=staged(progress, f"grid {name}")).cells
+        class_error = compute_class_error_rates(_error_dataset(session), config)
+        class_counts = build_class_count_table(sets, dataset.y, dataset.n_classes, class_error)
+        gaps = build_gap_table(grids)
+        headline = build_headline(gaps, sets, class_counts, class_error, baseline=BASELINE)
+        tracker.log_table(parent, gaps, schema.GAPS)
+        tracker.log_table(parent, headline, schema.HEADLINE)
+        tracker.log_table(parent, class_counts, schema.CLASS_COUNTS)
+        for measure, table in build_overlap_tables(sets).items():
+            tracker.log_table(parent, table.reset_index(names="identifier"), schema.matrix_table(measure))
+        measures = headline.set_index("identifier")[["gap", "acc/hard", "acc/easy"]]
+        tracker.log_metrics(parent, {f"{measure}/{name}": float(value) for name, row in measures.iterrows()
+                                     for measure, value in row.items() if pd.notna(value)})
+    return BenchmarkSummary(parent, headline, class_counts)
+
+
+def _error_dataset(session: Session):
+    """The data the class error rates are measured on: the benchmark's own (sub)set, or for the reference split
+    the whole dataset with clean labels (the split is then drawn regardless of `subset_size`)."""
+    if session.config.benchmark.error_split == "random":
+        return session.dataset
+    return load_dataset(session.config.data.model_copy(update={"subset_size": None, "label_noise": 0.0}),
+                        session.config.seed)

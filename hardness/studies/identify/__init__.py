@@ -1,0 +1,1 @@
+"""`hardness identify`: one identifier over K seeds, thresholded into hard sets."""

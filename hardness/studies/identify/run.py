@@ -1,0 +1,63 @@
+"""`hardness identify`: run one identifier with K seeds, threshold it, and log scores and hard sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from hardness import schema
+from hardness.config import Config
+from hardness.identifiers import get_identifier
+from hardness.metrics import score_label_noise
+from hardness.progress import Progress
+from hardness.session import open_session
+from hardness.studies.identify.identification import count_table, identify, threshold_identification
+from hardness.tables import build_hard_set_table
+from hardness.thresholds import count_per_class
+
+
+@dataclass(frozen=True)
+class IdentifySummary:
+    """Per-seed hard-set sizes and per-class counts of one identifier, with its MLflow run."""
+
+    parent_run_id: str
+    identifier: str
+    counts: pd.DataFrame
+    noise: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return {"parent_run_id": self.parent_run_id, "identifier": self.identifier,
+                "counts": self.counts.to_dict(orient="records"), "noise": self.noise.to_dict(orient="records")}
+
+
+def run_identify(config: Config, *, progress: Progress | None = None) -> IdentifySummary:
+    """Identify hard samples with config.identifier over config.seeds seeds; log scores, sets and counts."""
+    name = config.identifier.name
+    get_identifier(name)
+    session = open_session(config)
+    dataset, tracker = session.dataset, session.tracker
+    with session.run(f"identify-{name}-{dataset.name}", schema.Kind.IDENTIFY, identifier=name) as parent:
+        identification = identify(dataset, config, name, config.seeds, progress=progress)
+        hard_sets = threshold_identification(dataset, config, identification)
+        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped)} for k, row in enumerate(hard_sets)])
+        for k, row in enumerate(hard_sets):
+            scores = None if identification.scores is None else identification.scores[k]
+            table = build_hard_set_table(dataset, row, scores=scores)
+            tracker.log_table(parent, table, schema.hard_set_table(k))
+        if identification.scores is not None:
+            score_frame = pd.DataFrame(identification.scores.t().numpy(),
+                                       columns=[f"seed_{k}" for k in range(len(hard_sets))])
+            score_frame.insert(0, "original_index", dataset.index.numpy())
+            score_frame.insert(1, "label", dataset.y.numpy())
+            tracker.log_table(parent, score_frame, schema.SCORES)
+        class_counts = count_per_class(hard_sets, dataset.y, dataset.n_classes)
+        counts = count_table(class_counts)
+        tracker.log_table(parent, counts, schema.COUNTS_PER_CLASS)
+        sizes = hard_sets.sum(1).float()
+        metrics = {"hard/count_mean": float(sizes.mean()), "hard/count_std": float(sizes.std(correction=0))}
+        metrics |= {f"hard/class_{c}": float(v) for c, v in enumerate(class_counts.float().mean(0))}
+        if not noise.drop(columns="seed").empty:
+            metrics |= {f"{k}_mean": float(v) for k, v in noise.drop(columns="seed").mean().items()}
+        tracker.log_metrics(parent, metrics)
+    return IdentifySummary(parent, name, counts, noise)

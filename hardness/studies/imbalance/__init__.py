@@ -1,0 +1,1 @@
+"""`hardness imbalance`: the in-class imbalance grid (pure grid in grid.py, tracked shell in run.py)."""

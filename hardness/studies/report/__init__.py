@@ -1,0 +1,1 @@
+"""`hardness report`: tracked runs to figures and tables (load, aggregate, figures, shell)."""
