@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardness import __version__
-from hardness.errors import USER_ERROR_EXIT_CODE, HardnessError
+from hardness.errors import HardnessError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Find the hard samples (stragglers) in a dataset and measure how they distort test accuracy.")
@@ -34,15 +34,18 @@ IdentifierOption = Annotated[Optional[str], typer.Option(help="Identifier: strag
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a HardnessError into one line on stderr and exit code 2 (real bugs keep their traceback)."""
+def reported_errors(as_json: bool = False) -> Iterator[None]:
+    """The one place faults become exit codes: a HardnessError gives one line on stderr (and, under --json, a JSON
+    object {"error", "exit_code"} on stdout) and exits with its code; real bugs keep their traceback (exit 1)."""
     try:
         yield
     except HardnessError as error:
-        from hardness.console import print_error
+        from hardness.console import print_error, print_json
 
         print_error(str(error))
-        raise typer.Exit(USER_ERROR_EXIT_CODE) from None
+        if as_json:
+            print_json({"error": str(error), "exit_code": int(error.exit_code)})
+        raise typer.Exit(int(error.exit_code)) from None
 
 
 def _version(value: bool) -> None:
@@ -84,16 +87,16 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
         data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
         experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Train many seeds at once, track class radii, mark inversion points and collect stragglers."""
-    from hardness.console import print_table, progress_bar
+    from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.stragglers.run import run_stragglers
 
-    with user_errors():
+    with reported_errors(as_json):
         resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
                             epochs=epochs, data_root=data_root, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("training", enabled=not as_json) as progress:
             summary = run_stragglers(resolved, config_file=config, progress=progress)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        print_json(summary.to_dict())
         return
     headers = {"class": "class", "inversion_epoch_mean": "inversion epoch", "inversion_epoch_std": "± std",
                "not_inverted": "not inverted", "stragglers_mean": "stragglers", "stragglers_std": "± std "}
@@ -109,17 +112,17 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
              epochs: EpochsOption = None, data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
              experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
-    from hardness.console import print_table, progress_bar
+    from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.identify.run import run_identify
 
-    with user_errors():
+    with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
                             seed=seed, epochs=epochs, data_root=data_root, tracking_uri=tracking_uri,
                             experiment=experiment)
         with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
             summary = run_identify(resolved, progress=progress)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, default=float))
+        print_json(summary.to_dict())
         return
     print_table(summary.counts, title=f"Hard samples per class: {summary.identifier}")
     if not summary.noise.drop(columns="seed").empty:
@@ -138,18 +141,18 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
-    from hardness.console import print_table, progress_bar
+    from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.imbalance.run import run_imbalance
 
-    with user_errors():
+    with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
                             tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("imbalance", enabled=not as_json) as progress:
             summary = run_imbalance(resolved, progress=progress)
     if as_json:
-        typer.echo(json.dumps({"parent_run_id": summary.parent_run_id, "skipped_cells": summary.skipped,
-                               "cells": summary.cells.to_dict(orient="records")}, indent=2, default=float))
+        print_json({"parent_run_id": summary.parent_run_id, "skipped_cells": summary.skipped,
+                    "cells": summary.cells.to_dict(orient="records")})
         return
     print_table(summary.headline(), title=f"Accuracy by training fraction kept ({summary.identifier}, "
                                           f"reduce {resolved.imbalance.reduce}; mean over hard sets)")
@@ -166,17 +169,17 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
-    from hardness.console import print_table, progress_bar
+    from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.benchmark.run import run_benchmark
 
-    with user_errors():
+    with reported_errors(as_json):
         resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
                             tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("benchmark", enabled=not as_json) as progress:
             summary = run_benchmark(resolved, progress=progress)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, default=float))
+        print_json(summary.to_dict())
         return
     from hardness.studies.benchmark.compare import format_headline
 
@@ -196,17 +199,17 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
            tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
            as_json: JsonOption = False) -> None:
     """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
-    from hardness.console import print_table, progress_bar
+    from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.search.run import run_search
 
-    with user_errors():
+    with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, trials=trials, storage=storage, study_name=study_name,
                             dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
                             tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("trials", enabled=not as_json) as progress:
             summary = run_search(resolved, progress=progress)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+        print_json(summary.to_dict())
         return
     best = summary.best().drop(columns=["state", "feasible"]).rename(columns={"number": "trial", "value": "gap"})
     print_table(best, title=f"Best feasible trials of study {summary.study_name!r} (easy-minus-hard test accuracy gap)")
@@ -218,15 +221,15 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
 @app.command()
 def datasets(data_root: DataRootOption = Path("data"), as_json: JsonOption = False) -> None:
     """List the datasets, their sizes and whether each is available locally."""
-    from hardness.console import print_table
+    from hardness.console import print_json, print_table
     from hardness.data import list_datasets
 
     import pandas as pd
 
-    with user_errors():
+    with reported_errors(as_json):
         frame = pd.DataFrame([vars(info) for info in list_datasets(data_root)])
     if as_json:
-        typer.echo(frame.to_json(orient="records", indent=2))
+        print_json(frame.to_dict(orient="records"))
         return
     print_table(frame, title=f"Datasets (root: {data_root})")
 
@@ -237,15 +240,15 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
            out: Annotated[Path, typer.Option(help="Folder for figures/, tables/ and report.md.")] = Path("reports"),
            tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
     """Figures (PNG, PDF) and tables (CSV, Markdown) from tracked runs, aggregated across seeds; logged as a report run."""
-    from hardness.console import print_table, progress_bar
-    from hardness.experiments.report import run_report
+    from hardness.console import print_json, print_table, progress_bar
+    from hardness.studies.report.run import run_report
 
-    with user_errors():
+    with reported_errors(as_json):
         with progress_bar("report", enabled=not as_json) as progress:
             summary = run_report(tracking_uri=tracking_uri, experiments=experiment or [], run_ids=run_id or [],
                                  out=out, progress=progress)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        print_json(summary.to_dict())
         return
     print_table(summary.table(), title=f"Report written to {out}/ (index: {out}/report.md)")
     typer.echo(f"MLflow report run {summary.report_run_id} (experiment {summary.experiment!r})")

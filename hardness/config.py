@@ -1,7 +1,8 @@
 """Typed, frozen run configuration: defaults live here, YAML files in configs/ and `--set` override them.
 
-A config file may name another with `extends: other.yaml` (a path relative to the file); its keys
-are merged over the base. Unknown keys and bad values raise HardnessError listing what is wrong.
+A config file may name others with `extends: other.yaml` or `extends: [base.yaml, preset.yaml]` (paths
+relative to the file); its keys are merged over the bases. Unknown keys, unknown names and bad or inconsistent
+values raise UserError listing what is wrong, before any store or run is opened.
 """
 
 from __future__ import annotations
@@ -10,11 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hardness.errors import HardnessError
+from hardness.catalogue import DATASETS, IDENTIFIERS
+from hardness.errors import UserError
 
-DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "kmnist")
+
+def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
+    """`name` if it is one of `valid`, else ValueError listing them (pydantic turns it into a config error)."""
+    if name not in valid:
+        raise ValueError(f"unknown {kind} {name!r}; choose from: {', '.join(valid)}")
+    return name
 
 
 class _Frozen(BaseModel):
@@ -24,11 +31,16 @@ class _Frozen(BaseModel):
 class DataConfig(_Frozen):
     """Which samples to use and how to prepare them (SPEC section 1)."""
 
-    name: Literal["digits", "mnist", "fashion-mnist", "kmnist"] = "digits"
+    name: str = "digits"
     root: str = "data"
     download: bool = False
     subset_size: int | None = Field(default=None, gt=0)
     label_noise: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return check_name("dataset", name, tuple(DATASETS))
 
 
 class ModelConfig(_Frozen):
@@ -77,6 +89,11 @@ class IdentifierConfig(_Frozen):
     init: Literal["shared", "fresh"] = "shared"
     confidence_variant: Literal["max_logit", "true_class_probability"] = "max_logit"
     temperature: float = Field(default=1.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return check_name("identifier", name, IDENTIFIERS)
 
 
 PAPER_REMAINING = {"easy": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0), "hard": (0.0, 0.25, 0.5, 0.75, 1.0)}
@@ -136,6 +153,17 @@ class BenchmarkConfig(_Frozen):
     error_train_ratio: float = Field(default=0.8, gt=0, lt=1)
     error_train_size: int = Field(default=10000, gt=0)
 
+    @field_validator("identifiers")
+    @classmethod
+    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError("name at least one identifier")
+        if len(set(names)) < len(names):
+            raise ValueError(f"identifiers repeat: {', '.join(names)}")
+        for name in names:
+            check_name("identifier", name, IDENTIFIERS)
+        return names
+
 
 class SearchConfig(_Frozen):
     """Optuna search over an identifier's settings; a trial is feasible when its hard fraction lies in
@@ -179,6 +207,15 @@ class Config(_Frozen):
     search: SearchConfig = SearchConfig()
     tracking: TrackingConfig = TrackingConfig()
 
+    @model_validator(mode="after")
+    def _inversion_checked(self) -> Config:
+        first = self.inversion.warmup + self.inversion.check_every
+        if first > self.train.epochs:
+            raise ValueError(f"no inversion check can happen: the first is at epoch inversion.warmup + "
+                             f"inversion.check_every = {first}, after train.epochs {self.train.epochs}; lower "
+                             f"inversion.warmup or raise train.epochs")
+        return self
+
     def flat(self) -> dict[str, Any]:
         """The config as dotted keys (`train.lr`) for logging as parameters."""
         return flatten(self.model_dump())
@@ -207,29 +244,55 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config, following `extends:` chains (relative to each file)."""
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text; an error names `source` with line and column (`config file a.yaml:3:7 is not valid YAML`)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise UserError(f"{where} is not valid YAML: {problem}") from None
+    except (ValueError, OverflowError, RecursionError) as error:  # e.g. PyYAML's date 2001-13-45
+        raise UserError(f"{source} is not valid YAML: {error}") from None
+
+
+def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML config, following `extends:` (a path or a list of paths, relative to the file; later bases win,
+    the file itself wins over all); a cycle is an error naming the chain."""
     path = Path(path)
     if not path.is_file():
-        raise HardnessError(f"config file not found: {path}")
+        raise UserError(f"config file not found: {path}")
+    if path.resolve() in chain:
+        names = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise UserError(f"config files extend each other in a cycle: {names}")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise HardnessError(f"config file {path} is not valid YAML: {error}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise UserError(f"cannot read config file {path}: {reason}") from None
+    tree = parse_yaml(text, f"config file {path}") or {}
     if not isinstance(tree, dict):
-        raise HardnessError(f"config file {path} must hold a mapping, not {type(tree).__name__}")
-    parent = tree.pop("extends", None)
-    if parent is None:
+        raise UserError(f"config file {path} must hold a mapping, not {type(tree).__name__}")
+    parents = tree.pop("extends", None)
+    if parents is None:
         return tree
-    return merge(read_config_file(path.parent / parent), tree)
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise UserError(f"config file {path}: extends must be a path or a list of paths")
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        merged = merge(merged, read_config_file(path.parent / parent, (*chain, path.resolve())))
+    return merge(merged, tree)
 
 
 def parse_override(assignment: str) -> dict[str, Any]:
     """'train.lr=0.05' -> {'train': {'lr': 0.05}}; the value is parsed as YAML (numbers, null, lists)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise HardnessError(f"--set expects key=value, got {assignment!r}")
-    value = yaml.safe_load(raw) if raw.strip() else None
+        raise UserError(f"--set expects key=value, got {assignment!r}")
+    value = parse_yaml(raw, f"--set {key.strip()}") if raw.strip() else None
     tree: dict[str, Any] = {}
     node = tree
     parts = key.strip().split(".")
@@ -249,10 +312,9 @@ def build_config(
     try:
         return schema.model_validate(merged)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc']) or '<root>'}: {item['msg']}" for item in error.errors()
-        )
-        raise HardnessError(f"invalid config: {problems}") from None
+        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc']) or '<root>'}: "
+                             f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())
+        raise UserError(f"invalid config: {problems}") from None
 
 
 def load_config(

@@ -1,14 +1,17 @@
-"""Terminal presentation with rich: progress bars, tables from DataFrames, one-line errors."""
+"""Terminal presentation with rich: progress bars, tables from DataFrames, strict JSON, one-line errors."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -57,6 +60,28 @@ def print_table(frame: pd.DataFrame, *, title: str | None = None) -> None:
     console.print(table)
 
 
+def to_strict_json(value: object) -> object:
+    """`value` with NaN and infinities as None and numpy scalars as Python ones, so it encodes as strict JSON."""
+    if isinstance(value, Mapping):
+        return {str(key): to_strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_strict_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return to_strict_json(value.tolist())
+    if isinstance(value, np.generic):
+        return to_strict_json(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return None if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+
+
+def print_json(value: object) -> None:
+    """Print `value` as strict JSON on stdout (no NaN or Infinity, which most JSON parsers refuse)."""
+    print(json.dumps(to_strict_json(value), indent=2, allow_nan=False))
+
+
 def print_error(message: str) -> None:
-    """One line on stderr, no traceback."""
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr, no traceback; the message is printed as is (no rich markup)."""
+    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from hardness.catalogue import DATASETS
 from hardness.config import DataConfig
-from hardness.errors import HardnessError
+from hardness.errors import UserError
 
-# name -> (torchvision class / folder name or None for the bundled digits, samples, features, classes)
-_CATALOGUE: dict[str, tuple[str | None, int, int, int]] = {
-    "digits": (None, 1797, 64, 10),
-    "mnist": ("MNIST", 70_000, 784, 10),
-    "fashion-mnist": ("FashionMNIST", 70_000, 784, 10),
-    "kmnist": ("KMNIST", 70_000, 784, 10),
-}
-_RAW_FILES = tuple(f"{part}-{kind}-ubyte" for part in ("train", "t10k") for kind in ("images-idx3", "labels-idx1"))
+_PARTS = ("train", "t10k")
+_RAW_FILES = tuple(f"{part}-{kind}-ubyte" for part in _PARTS for kind in ("images-idx3", "labels-idx1"))
+MIN_CLASS_SIZE = 2
+"""Samples every class needs: a class radius, a train/test split and a per-class threshold all need two."""
 
 
 @dataclass(frozen=True)
@@ -72,13 +71,13 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     available = pixels.shape[0]
     size = available if config.subset_size is None else config.subset_size
     if size > available:
-        raise HardnessError(f"subset_size {size} is larger than the {available} samples of {config.name}")
+        raise UserError(f"subset_size {size} is larger than the {available} samples of {config.name}")
     index = torch.randperm(available, generator=torch.Generator().manual_seed(seed))[:size]
     x = pixels[index].reshape(size, -1).to(torch.float32) / max_value
     std, mean = torch.std_mean(x, correction=0)
     x = (x - mean) / std
     clean_y = labels[index].to(torch.int64)
-    n_classes = _CATALOGUE[config.name][3]
+    n_classes = DATASETS[config.name].n_classes
     y, flipped = clean_y, torch.empty(0, dtype=torch.int64)
     if config.label_noise > 0:
         y, positions = compute_label_noise(clean_y, config.label_noise, n_classes, seed + 1)
@@ -95,11 +94,11 @@ def compute_label_noise(
     Returns (noisy labels [N] int64, flipped positions [M] int64, sorted); deterministic for a seed.
     """
     if not 0.0 <= fraction <= 1.0:
-        raise HardnessError(f"label noise fraction must be in [0, 1], got {fraction}")
+        raise UserError(f"label noise fraction must be in [0, 1], got {fraction}")
     n = labels.shape[0]
     count = round(fraction * n)
     if n_classes < 2:
-        raise HardnessError(f"label noise needs at least 2 classes, got {n_classes}")
+        raise UserError(f"label noise needs at least 2 classes, got {n_classes}")
     generator = torch.Generator().manual_seed(seed)
     positions = torch.randperm(n, generator=generator)[:count].sort().values
     # Adding 1..n_classes-1 modulo n_classes hits every other class with equal chance and never the same one.
@@ -109,10 +108,22 @@ def compute_label_noise(
     return noisy, positions
 
 
+def check_class_sizes(dataset: Dataset, subset_size: int | None) -> None:
+    """Refuse data in which a class has fewer than MIN_CLASS_SIZE samples, naming those classes."""
+    counts = torch.bincount(dataset.y, minlength=dataset.n_classes).tolist()
+    short = [f"{label} ({count})" for label, count in enumerate(counts) if count < MIN_CLASS_SIZE]
+    if not short:
+        return
+    data = f"the {subset_size}-sample subset of {dataset.name}" if subset_size else dataset.name
+    fix = "raise --subset-size" if subset_size else "use complete data files"
+    raise UserError(f"{data} leaves class{'es' if len(short) > 1 else ''} {', '.join(short)} with fewer than "
+                    f"{MIN_CLASS_SIZE} samples (samples in brackets); every class needs {MIN_CLASS_SIZE}: {fix}")
+
+
 def list_datasets(root: str | Path) -> list[DatasetInfo]:
     """Every known dataset with its full size and whether its files exist under `root` (nothing is loaded)."""
     infos = []
-    for name, (folder, n_samples, n_features, n_classes) in _CATALOGUE.items():
+    for name, (folder, n_samples, n_features, n_classes) in DATASETS.items():
         if folder is None:
             location, source = _digits_file(), "sklearn.datasets.load_digits (bundled, no network)"
             available = location is not None and Path(location).is_file()
@@ -126,34 +137,82 @@ def list_datasets(root: str | Path) -> list[DatasetInfo]:
 
 def _read_raw(config: DataConfig) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Unprepared pixels [N, ...], labels [N] in original order (train then test), and the pixel maximum."""
-    folder = _CATALOGUE[config.name][0]
+    folder = DATASETS[config.name].folder
     if folder is None:
         from sklearn.datasets import load_digits
 
         images, labels = load_digits(return_X_y=True)
         return torch.from_numpy(images), torch.from_numpy(labels), 16.0
+    raw = Path(config.root) / folder / "raw"
+    missing = [name for name in _RAW_FILES if not (raw / name).is_file()]
+    if missing and not config.download:
+        raise UserError(_not_found_message(config, raw, missing))
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, folder)
-    raw = Path(config.root) / folder / "raw"
-    try:
-        parts = [cls(config.root, train=train, download=config.download) for train in (True, False)]
-    except (RuntimeError, OSError) as error:
-        raise HardnessError(_unavailable_message(config, raw, error)) from None
-    except (AssertionError, ValueError, TypeError):
-        raise HardnessError(f"{config.name}: the files in {raw} are not valid IDX files; replace them") from None
+    if missing:
+        try:
+            cls(config.root, train=True, download=True)  # fetches all four files
+        except (RuntimeError, OSError) as error:
+            raise UserError(_download_failed_message(config, raw, error)) from None
+    check_raw_files(config.name, raw)
+    parts = [cls(config.root, train=train) for train in (True, False)]
     return torch.cat([part.data for part in parts]), torch.cat([part.targets for part in parts]), 255.0
 
 
-def _unavailable_message(config: DataConfig, raw: Path, error: Exception) -> str:
-    """One line saying where the data was looked for and how to get it there."""
-    files = ", ".join(_RAW_FILES)
-    if config.download:
-        reason = [line.strip() for line in str(error).splitlines() if line.strip()]
-        return (f"could not download {config.name} into {raw} ({reason[-1] if reason else type(error).__name__}); "
-                f"check the network, or put the four raw files ({files}) there by hand")
-    return (f"{config.name} not found in {raw}: put the four torchvision raw files ({files}) there, "
-            f"or pass --set data.download=true where the network allows (choose the root with --data-root)")
+def check_raw_files(name: str, raw: Path) -> None:
+    """Refuse a damaged raw file (cut short, or not an IDX file of unsigned bytes), naming it and the damage."""
+    for part in _PARTS:
+        counts = []
+        for kind, ndim in (("images-idx3", 3), ("labels-idx1", 1)):
+            path = raw / f"{part}-{kind}-ubyte"
+            try:
+                with open(path, "rb") as handle:
+                    header = handle.read(4 + 4 * ndim)
+                size = path.stat().st_size
+            except OSError as error:
+                raise UserError(f"cannot read the {name} file {path}: {error.strerror}") from None
+            damage = find_idx_damage(header, size, ndim)
+            if damage is not None:
+                raise UserError(f"the {name} file {path} is damaged: {damage}; replace it with an intact copy")
+            counts.append(struct.unpack(">I", header[4:8])[0])
+        if counts[0] != counts[1]:
+            raise UserError(f"the {name} files {part}-*-ubyte in {raw} do not match: {counts[0]} images but "
+                            f"{counts[1]} labels; replace them with intact copies")
+
+
+def find_idx_damage(header: bytes, size: int, ndim: int) -> str | None:
+    """Why an IDX file of `size` bytes starting with `header` is not an `ndim`-d array of unsigned bytes, else None.
+
+    IDX: the magic bytes 00 00 08 <ndim>, each dimension as a big-endian uint32, then the values, one byte each.
+    """
+    magic = bytes([0, 0, 0x08, ndim])
+    if header[:4] != magic:
+        return f"its header starts with {header[:4].hex(' ') or 'nothing'}, not the IDX magic {magic.hex(' ')}"
+    length = 4 + 4 * ndim
+    if len(header) < length:
+        return f"it ends inside its header ({size} bytes)"
+    dims = struct.unpack(f">{ndim}I", header[4:length])
+    expected = length + math.prod(dims)
+    if size != expected:
+        verdict = "it is cut short" if size < expected else "it has bytes to spare"
+        return (f"it holds {size:,} bytes where its header ({' x '.join(map(str, dims))} values) announces "
+                f"{expected:,}: {verdict}")
+    return None
+
+
+def _not_found_message(config: DataConfig, raw: Path, missing: list[str]) -> str:
+    """One line saying where the data was looked for, what is missing and how to get it there."""
+    lacking = "" if len(missing) == len(_RAW_FILES) else f" (missing {', '.join(missing)})"
+    return (f"{config.name} not found in {raw}{lacking}: put the four torchvision raw files ({', '.join(_RAW_FILES)}) "
+            f"there, or pass --set data.download=true where the network allows (choose the root with --data-root)")
+
+
+def _download_failed_message(config: DataConfig, raw: Path, error: Exception) -> str:
+    """One line saying the download failed, why (the last line of torchvision's message) and the way around it."""
+    reason = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (f"could not download {config.name} into {raw} ({reason[-1] if reason else type(error).__name__}); "
+            f"check the network, or put the four raw files ({', '.join(_RAW_FILES)}) there by hand")
 
 
 def _digits_file() -> str | None:

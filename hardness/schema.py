@@ -142,3 +142,7 @@ REPORT_TABLES = "tables"
 def source_count(section: str) -> str:
     """Metric of the report run: how many runs of a section it read, e.g. 'sources/benchmarks'."""
     return f"sources/{section}"
+
+BASELINE_IDENTIFIER = "stragglers"
+"""The identifier every other is compared with; the registry exposes it as hardness.identifiers.BASELINE and readers
+that must not import torch (the report) use this name."""

@@ -11,10 +11,12 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from hardness import report
+from hardness import schema
 from hardness.cli import app
+from hardness.config import Config
 from hardness.errors import HardnessError
-from hardness.experiments.report import run_report
+from hardness.studies.report import aggregate, load
+from hardness.studies.report.run import run_report
 from hardness.tracking import Tracker
 
 runner = CliRunner()
@@ -50,58 +52,64 @@ def cell_metrics(identifier, hard_set, ratio, fraction):
 
 
 def build_store(uri):
-    """One run of each kind the report reads, logged through Tracker as the experiments do."""
+    """One run of each kind the report reads, logged through Tracker with the schema's names as the studies do."""
     tracker = Tracker(uri, EXPERIMENT)
     ids = {}
-    with tracker.run("stragglers-digits-seed0", params={"seeds": 3, "data.name": "digits", "inversion.warmup": 20},
-                     tags={"hardness.kind": "stragglers", "hardness.dataset": "digits"}) as parent:
+    kind = lambda kind: {schema.KIND: str(kind)}  # noqa: E731
+    with tracker.run("stragglers-digits-seed0", params={"seeds": 3, "data.name": "digits", schema.WARMUP_CONFIG: 20},
+                     tags={**kind(schema.Kind.STRAGGLERS), schema.DATASET: "digits"}) as parent:
         ids["stragglers"] = parent
         for k, offset in enumerate(SEED_OFFSETS):
             with tracker.run(f"seed-{k}", parent_run_id=parent, params={"model.index": k},
-                             tags={"hardness.kind": "stragglers"}) as child:
+                             tags={**kind(schema.Kind.STRAGGLERS), schema.GROUP: parent}) as child:
                 wide = pd.DataFrame({"epoch": EPOCHS, **{f"class_{c}": base_radius(EPOCHS, c) + offset for c in range(3)}})
-                tracker.log_table(child, wide, "radii.csv")
-                metrics = {f"stragglers/class_{c}": STRAGGLERS[c][k] for c in range(3)}
-                metrics |= {f"inversion_epoch/class_{c}": INVERSION[c][k] for c in range(3) if INVERSION[c][k] is not None}
-                tracker.log_metrics(child, {**metrics, "stragglers/count": sum(STRAGGLERS[c][k] for c in range(3))})
-    with tracker.run("imbalance-stragglers-digits", params={"identifier": "stragglers"},
-                     tags={"hardness.kind": "imbalance", "hardness.identifier": "stragglers"}) as grid:
+                tracker.log_table(child, wide, schema.RADII_TABLE)
+                metrics = {schema.per_class(schema.STRAGGLERS, c): STRAGGLERS[c][k] for c in range(3)}
+                metrics |= {schema.per_class(schema.INVERSION_EPOCH, c): INVERSION[c][k] for c in range(3)
+                            if INVERSION[c][k] is not None}
+                metrics |= {schema.per_class(schema.INVERSION_ATTEMPT, c): 1 for c in range(3)}  # not read: a decoy
+                tracker.log_metrics(child, {**metrics, schema.STRAGGLER_COUNT: sum(STRAGGLERS[c][k] for c in range(3))})
+    with tracker.run("imbalance-stragglers-digits", params={schema.IDENTIFIER_PARAM: "stragglers"},
+                     tags={**kind(schema.Kind.IMBALANCE), schema.IDENTIFIER: "stragglers"}) as grid:
         ids["grid"] = grid
         for h in HARD_SETS:
             for ratio in RATIOS:
                 for fraction in FRACTIONS:
                     key = f"h{h}-r{ratio:g}-f{fraction:g}"
-                    params = {"identifier": "stragglers", "hard_set": h, "train_ratio": ratio, "remaining": fraction,
-                              "reduce": "easy", "inits": 3}
+                    params = {schema.IDENTIFIER_PARAM: "stragglers", schema.HARD_SET_PARAM: h,
+                              schema.TRAIN_RATIO_PARAM: ratio, schema.REMAINING_PARAM: fraction,
+                              schema.REDUCE_PARAM: "easy", "inits": 3}
                     with tracker.run(f"cell-{key}", parent_run_id=grid, params=params,
-                                     tags={"hardness.kind": "imbalance", "hardness.cell": key}) as cell:
+                                     tags={**kind(schema.Kind.IMBALANCE), schema.CELL: key}) as cell:
                         metrics = cell_metrics("stragglers", h, ratio, fraction)
-                        tracker.log_metrics(cell, {**metrics, **{f"{k}_std": 0.01 for k in metrics}})
-    with tracker.run("benchmark-digits", params={"imbalance.reduce": "easy"}, tags={"hardness.kind": "benchmark"}) as bench:
+                        tracker.log_metrics(cell, {**metrics, **{f"{k}{schema.STD_SUFFIX}": 0.01 for k in metrics}})
+    with tracker.run("benchmark-digits", params={schema.REDUCE_CONFIG: "easy"},
+                     tags=kind(schema.Kind.BENCHMARK)) as bench:
         ids["benchmark"] = bench
         gaps = benchmark_gaps()
-        tracker.log_table(bench, gaps, "gaps.csv")
+        tracker.log_table(bench, gaps, schema.GAPS)
         tracker.log_table(bench, pd.DataFrame({"identifier": IDENTIFIERS, "hard_count": [120.0, 120.0, 120.0],
                                                "overlap_with_stragglers": [100.0, 41.5, 38.2],
                                                "stability": [55.0, 80.1, 82.3],
                                                "pearson_r_class_error": [0.8, 0.6, 0.5], "pearson_p": [0.01, 0.07, 0.1]}),
-                          "headline.csv")
+                          schema.HEADLINE)
         counts = pd.DataFrame({"class": range(10), "class_error": np.linspace(0.01, 0.1, 10)})
         for i, name in enumerate(IDENTIFIERS):
             counts[name] = np.arange(10) * (2 + i) + 5.0
-        tracker.log_table(bench, counts, "class_counts.csv")
+        tracker.log_table(bench, counts, schema.CLASS_COUNTS)
         overlap = pd.DataFrame({"identifier": IDENTIFIERS, "stragglers": [100.0, 41.5, 38.2],
                                 "confidence": [41.5, 100.0, 90.3], "energy": [38.2, 90.3, 100.0]})
-        tracker.log_table(bench, overlap, "overlap_matrix.csv")
+        tracker.log_table(bench, overlap, schema.matrix_table("overlap"))
         jaccard = overlap.assign(**{name: overlap[name] / 200 for name in IDENTIFIERS})
-        tracker.log_table(bench, jaccard, "jaccard_matrix.csv")
-    with tracker.run("search-stragglers", params={"direction": "maximize"}, tags={"hardness.kind": "search"}) as study:
+        tracker.log_table(bench, jaccard, schema.matrix_table("jaccard"))
+    with tracker.run("search-stragglers", tags={**kind(schema.Kind.SEARCH), schema.STUDY_DIRECTION: "maximize"}) as study:
         ids["search"] = study
         for number, (value, fraction, status) in enumerate(SEARCH_TRIALS):
             params = {"threshold.quantile": round(0.8 + number / 100, 2)}
-            trial = tracker.start_run(f"trial-{number}", parent_run_id=study, params=params,
-                                      tags={"optuna.trial_number": number, "hardness.pruned": status == "KILLED"})
-            tracker.log_metrics(trial, {"objective/gap": value, "hard_fraction": fraction})
+            tags = {**kind(schema.Kind.SEARCH), schema.TRIAL_NUMBER: number,
+                    schema.PRUNED: str(status == "KILLED").lower()}
+            trial = tracker.start_run(f"trial-{number}", parent_run_id=study, params=params, tags=tags)
+            tracker.log_metrics(trial, {schema.objective_metric("gap"): value, schema.HARD_FRACTION: fraction})
             tracker.end_run(trial, status)
     return ids
 
@@ -137,11 +145,11 @@ def _table(store, stem):
 
 def test_compute_interval_is_the_student_t_interval():
     values = [1.0, 2.0, 4.0, math.nan]
-    mean, std, low, high = report.compute_interval(values)
+    mean, std, low, high = aggregate.compute_interval(values)
     expected = stats.t.interval(0.95, 2, loc=np.mean([1, 2, 4]), scale=stats.sem([1, 2, 4]))
     assert mean == pytest.approx(7 / 3) and std == pytest.approx(np.std([1, 2, 4], ddof=1))
     assert (low, high) == pytest.approx(expected)
-    assert all(math.isnan(x) for x in report.compute_interval([3.0])[1:])
+    assert all(math.isnan(x) for x in aggregate.compute_interval([3.0])[1:])
 
 
 def test_radii_mean_std_and_ci_across_seeds(store):
@@ -219,15 +227,140 @@ def test_search_history_best_so_far_skips_pruned_trials(store):
 
 def test_markdown_writer():
     frame = pd.DataFrame({"name": ["a|b", "c"], "value": [0.123456, math.nan]})
-    assert report.to_markdown(frame) == "| name | value |\n| :--- | ---: |\n| a\\|b | 0.1235 |\n| c | - |\n"
+    assert aggregate.to_markdown(frame) == "| name | value |\n| :--- | ---: |\n| a\\|b | 0.1235 |\n| c | - |\n"
 
 
 def test_select_runs_keeps_descendants():
     runs = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "tags.mlflow.parentRunId": [None, "a", "b", None]})
-    assert report.select_runs(runs, ["a"])["run_id"].tolist() == ["a", "b", "c"]
-    assert report.select_runs(runs, None)["run_id"].tolist() == ["a", "b", "c", "d"]
+    assert load.select_runs(runs, ["a"])["run_id"].tolist() == ["a", "b", "c"]
+    assert load.select_runs(runs, None)["run_id"].tolist() == ["a", "b", "c", "d"]
     with pytest.raises(KeyError):
-        report.select_runs(runs, ["zz"])
+        load.select_runs(runs, ["zz"])
+
+
+# --- reading runs by the schema's names: planted run rows -----------------------------------------
+
+def test_class_of_inverts_per_class():
+    for prefix in (schema.RADIUS, schema.STRAGGLERS, schema.INVERSION_EPOCH):
+        for c in (0, 7, 12):
+            assert schema.class_of(prefix, schema.per_class(prefix, c)) == c
+    assert schema.class_of(schema.STRAGGLERS, schema.STRAGGLER_COUNT) is None
+    assert schema.class_of(schema.STRAGGLERS, schema.per_class(schema.STRAGGLERS_MEAN, 1)) is None
+
+
+def test_seed_classes_reads_only_the_per_class_metrics():
+    m = load.metric
+    rows = pd.DataFrame({
+        m(schema.per_class(schema.INVERSION_EPOCH, 0)): [30.0, 40.0],
+        m(schema.per_class(schema.INVERSION_EPOCH, 12)): [5.0, np.nan],
+        m(schema.per_class(schema.STRAGGLERS, 0)): [3.0, 4.0],
+        # same stems, other metrics: none of these may be read as a class's inversion epoch or straggler count
+        m(schema.per_class(schema.INVERSION_EPOCH_MEAN, 0)): [99.0, 99.0],
+        m(schema.per_class(schema.INVERSION_ATTEMPT, 0)): [99.0, 99.0],
+        m(schema.per_class(schema.STRAGGLERS_MEAN, 0)): [99.0, 99.0],
+        m(schema.STRAGGLER_COUNT): [99.0, 99.0],
+    })
+    long = load.seed_classes(rows).set_index(["class", "seed"])
+    assert sorted(long.index.get_level_values("class").unique()) == [0, 12]
+    assert long.loc[0, "inversion_epoch"].tolist() == [30, 40] and long.loc[0, "stragglers"].tolist() == [3, 4]
+    assert long.loc[12, "inversion_epoch"].tolist()[0] == 5 and long.loc[12, "stragglers"].isna().all()
+    assert load.seed_classes(pd.DataFrame({"run_id": ["a"]})).empty
+
+
+def _rows(rows: list[dict]) -> pd.DataFrame:
+    """Run rows in Tracker.find_runs' layout from {run_id, status, kind, parent, cell, ...} shorthands."""
+    frame = pd.DataFrame(rows)
+    names = {"kind": load.tag(schema.KIND), "parent": load.tag(schema.PARENT_RUN_ID), "cell": load.tag(schema.CELL)}
+    return frame.rename(columns=names)
+
+
+def test_find_sources_sorts_studies_from_their_seeds_trials_and_cells():
+    stragglers, imbalance = str(schema.Kind.STRAGGLERS), str(schema.Kind.IMBALANCE)
+    benchmark, search = str(schema.Kind.BENCHMARK), str(schema.Kind.SEARCH)
+    runs = _rows([
+        {"run_id": "s", "status": "FINISHED", "kind": stragglers},
+        {"run_id": "s0", "status": "FINISHED", "kind": stragglers, "parent": "s"},
+        {"run_id": "g", "status": "FINISHED", "kind": imbalance},
+        {"run_id": "g-cell", "status": "FINISHED", "kind": imbalance, "parent": "g", "cell": "h0"},
+        {"run_id": "broken", "status": "FAILED", "kind": imbalance},
+        {"run_id": "broken-cell", "status": "FAILED", "kind": imbalance, "parent": "broken", "cell": "h0"},
+        {"run_id": "b", "status": "FINISHED", "kind": benchmark},
+        {"run_id": "b-grid", "status": "FINISHED", "kind": imbalance, "parent": "b"},
+        {"run_id": "b-cell", "status": "FINISHED", "kind": imbalance, "parent": "b-grid", "cell": "h0"},
+        {"run_id": "q", "status": "FINISHED", "kind": search},
+        {"run_id": "q-trial", "status": "KILLED", "kind": search, "parent": "q"},
+    ])
+    sources = load.find_sources(runs)
+    found = (sources.stragglers, sources.grids, sources.benchmarks, sources.searches)
+    assert found == (["s"], ["g", "b-grid"], ["b"], ["q"])
+    assert sources.counts() == {"stragglers": 1, "grids": 2, "benchmarks": 1, "searches": 1}
+
+
+def test_cells_from_runs_takes_grid_params_and_means_not_spreads():
+    acc = schema.part_metric("acc", "hard")
+    runs = pd.DataFrame({
+        load.param(schema.IDENTIFIER_PARAM): [None, "energy"], load.tag(schema.IDENTIFIER): ["confidence", "energy"],
+        **{load.param(key): ["1", "0"] if key == schema.HARD_SET_PARAM else ["0.5", "0.9"] for key in aggregate.CELL_KEYS},
+        load.metric(acc): [0.4, 0.6], load.metric(acc + schema.STD_SUFFIX): [0.01, 0.02],
+    })
+    cells = load.cells_from_runs(runs)
+    assert cells.columns.tolist() == ["identifier", *aggregate.CELL_KEYS, acc]
+    assert cells["identifier"].tolist() == ["confidence", "energy"] and cells[acc].tolist() == [0.4, 0.6]
+    assert cells[schema.HARD_SET_PARAM].tolist() == [1, 0]
+
+
+def test_load_search_reads_trial_numbers_pruning_and_direction_from_their_tags():
+    objective = schema.objective_metric("gap")
+    trials = _rows([
+        {"run_id": "t2", "status": "FINISHED", "parent": "q", load.tag(schema.TRIAL_NUMBER): "2",
+         load.tag(schema.PRUNED): "false", load.metric(objective): 0.3, load.param("trial_seed"): "7"},
+        {"run_id": "t0", "status": "KILLED", "parent": "q", load.tag(schema.TRIAL_NUMBER): "0",
+         load.tag(schema.PRUNED): "true", load.metric(objective): 0.1, load.param("trial_seed"): "8"},
+        {"run_id": "t1", "status": "FINISHED", "parent": "q", load.tag(schema.TRIAL_NUMBER): "1",
+         load.tag(schema.PRUNED): "false", load.metric(objective): 0.2, load.param("trial_seed"): "9"},
+    ])
+    parent = _rows([{"run_id": "q", "status": "FINISHED", load.tag(schema.STUDY_DIRECTION): "minimize"}])
+    search = load.load_search(pd.concat([parent, trials], ignore_index=True), "q")
+    assert search.objectives == {objective: False}
+    assert search.trials["trial"].tolist() == [2, 0, 1] and search.trials["complete"].tolist() == [True, False, True]
+    history = aggregate.summarise_search(search.trials, objective, maximize=False)
+    assert history["trial"].tolist() == [0, 1, 2] and history["best_so_far"].tolist()[1:] == [0.2, 0.2]
+    assert math.isnan(history["best_so_far"].iloc[0])  # trial 0 was pruned: no best yet
+    assert load.load_search(parent, "q") is None
+
+
+def test_config_keys_the_report_reads_are_logged_by_every_top_level_run():
+    flat = Config().flat()
+    assert schema.WARMUP_CONFIG in flat and schema.REDUCE_CONFIG in flat
+
+
+# --- display tables and orderings ------------------------------------------------------------------
+
+def test_baseline_first_keeps_the_order_of_appearance():
+    names = ["energy", "confidence", "stragglers", "energy"]
+    assert aggregate.baseline_first(names) == ["stragglers", "energy", "confidence"]
+    assert aggregate.baseline_first(["energy", "confidence"]) == ["energy", "confidence"]
+    counts = pd.DataFrame({"class": [0], "energy": [1.0], "class_error": [0.1], "stragglers": [2.0]})
+    assert aggregate.order_class_counts(counts).columns.tolist() == ["class", "class_error", "stragglers", "energy"]
+
+
+def test_display_classes_shows_mean_std_and_interval():
+    long = pd.DataFrame({"seed": [0, 1, 2], "class": 0, "inversion_epoch": [30.0, 35.0, 40.0],
+                         "stragglers": [1.0, 1.0, 1.0]})
+    display = aggregate.display_classes(aggregate.summarise_classes(long))
+    half = T975[2] * 5 / math.sqrt(3)
+    row = display.iloc[0]
+    assert row["inversion_epoch"] == "35 ± 5" and row["stragglers"] == "1 ± 0"
+    assert row["inversion_epoch 95% CI"] == f"[{35 - half:.4g}, {35 + half:.4g}]"
+    assert display.columns.tolist()[:3] == ["class", "n_models", "n_inverted"]
+
+
+def test_display_comparison_renames_the_tests():
+    comparison, _, baseline = aggregate.build_comparison(benchmark_gaps())
+    display = aggregate.display_comparison(comparison, baseline)
+    assert display.columns.tolist()[:4] == ["identifier", "n_hard_sets", aggregate.GAP, "gap 95% CI"]
+    assert {"gap − stragglers", "p (cells)", "p (hard sets)"} <= set(display.columns)
+    assert not any(c.startswith(f"{aggregate.GAP}_") for c in display.columns)
 
 
 # --- files and the report run ----------------------------------------------------------------------

@@ -16,12 +16,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
+from hardness import schema
 from hardness.data import Dataset
 from hardness.errors import HardnessError
 from hardness.progress import Progress
 
 IdentifierKind = Literal["scores", "set"]
-BASELINE = "stragglers"
+BASELINE = schema.BASELINE_IDENTIFIER
 """The identifier every other is compared with (benchmark, `like_stragglers` thresholds, paired tests)."""
 
 

@@ -12,6 +12,7 @@ import torch
 
 from hardness.comparisons import (correlate_with_error, hard_counts_per_class, overlap_matrix, paired_difference_test,
                                   paired_overlap, stability)
+from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.errors import HardnessError
@@ -48,7 +49,8 @@ def compute_class_error_rates(dataset: Dataset, config: Config) -> np.ndarray:
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
                               derive_model_seeds(config.seed, k, stream=ERROR_STREAM))
-    fitted = engine.fit(ensemble, dataset.x, dataset.y, train_mask=train_mask, seed=config.seed)
+    used = train_mask.any(0)  # train on the union of the training parts only (the reference split shares one part)
+    fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=train_mask[:, used], seed=config.seed)
     predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
     accuracies = np.stack([
         compute_class_accuracy(predictions[row:row + 1, ~train_mask[row]], dataset.y[~train_mask[row]],
@@ -99,7 +101,7 @@ def build_class_count_table(sets: dict[str, torch.Tensor], labels: torch.Tensor,
 
 def build_overlap_tables(sets: dict[str, torch.Tensor]) -> dict[str, pd.DataFrame]:
     """Overlap |A and B|/|A| (%) and Jaccard matrices, mean over paired seeds."""
-    return {measure: overlap_matrix(sets, measure=measure) for measure in ("overlap", "jaccard")}
+    return {measure: overlap_matrix(sets, measure=measure) for measure in schema.MATRICES}
 
 
 def format_headline(headline: pd.DataFrame, *, baseline: str = "stragglers") -> pd.DataFrame:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.engine import Engine
@@ -23,8 +24,6 @@ from hardness.progress import EpochProgress, Progress
 from hardness.seeds import INIT_STREAM, derive_model_seeds
 from hardness.splits import ImbalanceSplit, build_train_masks, compute_imbalance_split
 
-PARTS = ("all", "hard", "easy")
-MEASURES = ("acc", "precision", "recall", "f1")
 
 
 @dataclass(frozen=True)
@@ -70,11 +69,12 @@ def compute_split(hard: torch.Tensor, config: Config, cell: Cell) -> ImbalanceSp
 def score_cell(predictions: torch.Tensor, labels: torch.Tensor, split: ImbalanceSplit) -> dict[str, np.ndarray]:
     """Metrics per model for predictions [inits, N] on the split's all / hard / easy test sets, plus gaps."""
     metrics: dict[str, np.ndarray] = {}
-    for part, positions in zip(PARTS, (split.test, split.test_hard, split.test_easy)):
+    for part, positions in zip(schema.TEST_PARTS, (split.test, split.test_hard, split.test_easy)):
         for measure, values in compute_classification_metrics(predictions[:, positions], labels[positions]).items():
-            metrics[f"{measure}/{part}"] = np.asarray(values, dtype=float)
-    for measure in MEASURES:
-        metrics[f"gap/{measure}"] = metrics[f"{measure}/easy"] - metrics[f"{measure}/hard"]
+            metrics[schema.part_metric(measure, part)] = np.asarray(values, dtype=float)
+    for measure in schema.MEASURES:
+        metrics[schema.gap_metric(measure)] = (metrics[schema.part_metric(measure, "easy")]
+                                               - metrics[schema.part_metric(measure, "hard")])
     return metrics
 
 

@@ -72,11 +72,12 @@ def run_grid(session: Session, parent: str, identifier: str, hard_sets: torch.Te
 def _log_cell(session: Session, parent: str, identifier: str, result: CellResult) -> None:
     config, tracker = session.config, session.tracker
     cell, split = result.cell, result.split
-    params = {"hard_set": cell.hard_set, "train_ratio": cell.train_ratio,
-              "remaining": cell.remaining, "reduce": config.imbalance.reduce, "inits": config.imbalance.inits,
+    params = {schema.HARD_SET_PARAM: cell.hard_set, schema.TRAIN_RATIO_PARAM: cell.train_ratio,
+              schema.REMAINING_PARAM: cell.remaining, schema.REDUCE_PARAM: config.imbalance.reduce,
+              "inits": config.imbalance.inits,
               "n_train": len(split.train), "n_test_hard": len(split.test_hard), "n_test_easy": len(split.test_easy)}
     metrics = {name: float(np.nanmean(values)) for name, values in result.metrics.items()}
-    metrics |= {f"{name}_std": float(np.nanstd(values)) for name, values in result.metrics.items()}
+    metrics |= {f"{name}{schema.STD_SUFFIX}": float(np.nanstd(values)) for name, values in result.metrics.items()}
     with session.run(f"cell-{cell.key}", schema.Kind.IMBALANCE, identifier=identifier, parent_run_id=parent,
                      params=params, tags={schema.CELL: cell.key}) as child:
         tracker.log_metrics(child, {k: v for k, v in metrics.items() if np.isfinite(v)})

@@ -1,1 +1,1 @@
-"""`hardness report`: tracked runs to figures and tables (load, aggregate, figures, shell)."""
+"""`hardness report`: tracked runs to figures and tables (load, aggregate, figures, writer; run is the shell)."""

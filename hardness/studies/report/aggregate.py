@@ -18,8 +18,7 @@ from scipy import stats
 from hardness import schema
 
 CONFIDENCE = 0.95
-BASELINE = "stragglers"
-"""hardness.identifiers.BASELINE, named here so that the report imports no torch."""
+BASELINE = schema.BASELINE_IDENTIFIER
 ACC = schema.MEASURES[0]
 PRF = schema.MEASURES[1:]  # precision, recall, F1 (macro)
 ALL, HARD, EASY = schema.TEST_PARTS

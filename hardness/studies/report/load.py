@@ -211,10 +211,9 @@ def load_stragglers(tracker: Tracker, runs: pd.DataFrame, parent: str) -> Stragg
     row = runs[runs["run_id"] == parent]
     warmup = pd.to_numeric(column(row, param(schema.WARMUP_CONFIG)), errors="coerce").dropna()
     dataset = first(row, tag(schema.DATASET))
-    return Stragglers(seed_classes(seeds),
-                      pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["seed", "epoch",
-                                                                                                "class", "radius"]),
-                      dataset if isinstance(dataset, str) else None, int(warmup.iloc[0]) if len(warmup) else None)
+    curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["seed", "epoch", "class", "radius"])
+    return Stragglers(seed_classes(seeds), curves, dataset if isinstance(dataset, str) else None,
+                      int(warmup.iloc[0]) if len(warmup) else None)
 
 
 # --- imbalance grids and benchmarks -------------------------------------------------------------------
@@ -243,8 +242,9 @@ class Benchmark:
 def cells_from_runs(cell_runs: pd.DataFrame) -> pd.DataFrame:
     """Imbalance cell runs -> one row per cell: identifier, hard_set, train_ratio, remaining, then each metric
     (mean over initialisations; the spreads are left out)."""
+    identifier = column(cell_runs, param(schema.IDENTIFIER_PARAM)).fillna(column(cell_runs, tag(schema.IDENTIFIER)))
     frame = pd.DataFrame({
-        "identifier": column(cell_runs, param(schema.IDENTIFIER_PARAM)).fillna(column(cell_runs, tag(schema.IDENTIFIER))),
+        "identifier": identifier,
         **{key: pd.to_numeric(column(cell_runs, param(key)), errors="coerce") for key in CELL_KEYS},
     })
     metrics = [c for c in cell_runs.columns if c.startswith(METRICS) and not c.endswith(schema.STD_SUFFIX)]

@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 import torch
 
+from hardness import schema
 from hardness.config import Config, SearchConfig
 from hardness.data import Dataset
 from hardness.errors import HardnessError
@@ -113,7 +114,7 @@ def objective(trial: optuna.Trial, problem: SearchProblem, *, on_step: OnStep | 
     hard = suggest_hard_sets(trial, problem)
     fraction = float(hard.float().mean())
     search = problem.config.search
-    trial.set_user_attr("hard_fraction", fraction)
+    trial.set_user_attr(schema.HARD_FRACTION, fraction)
     constraints = compute_constraints(fraction, search)
     for name, value in constraints.items():
         trial.set_constraint(name, value)

@@ -143,7 +143,7 @@ def _run_tracked_trial(trial: optuna.Trial, problem: SearchProblem, tracker: Tra
     trial.set_user_attr(RUN_ID_ATTR, child)
 
     def on_step(step: int, gap: float, mean: float) -> None:
-        tracker.log_metrics(child, {"gap/hard_set": gap, "objective/gap": mean}, step=step)
+        tracker.log_metrics(child, {"gap/hard_set": gap, schema.objective_metric("gap"): mean}, step=step)
 
     status, pruned = "FAILED", False
     try:
@@ -160,7 +160,7 @@ def _run_tracked_trial(trial: optuna.Trial, problem: SearchProblem, tracker: Tra
         if trial.params:
             tracker.log_params(child, trial.params)
         attrs = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, (int, float))}
-        fraction = trial.user_attrs.get("hard_fraction")
+        fraction = trial.user_attrs.get(schema.HARD_FRACTION)
         constraints = {} if fraction is None else compute_constraints(fraction, problem.config.search)
         tracker.log_metrics(child, attrs | {f"constraint/{k}": v for k, v in constraints.items()})
         feasible = bool(constraints) and max(constraints.values()) <= 0
@@ -178,7 +178,7 @@ def log_study(tracker: Tracker, parent: str, study: optuna.Study, trials: pd.Dat
         best = study.best_trial
     except ValueError:  # no feasible complete trial yet
         return
-    tracker.log_metrics(parent, {"best/gap": best.value, "best/hard_fraction": best.user_attrs.get("hard_fraction",
+    tracker.log_metrics(parent, {"best/gap": best.value, "best/hard_fraction": best.user_attrs.get(schema.HARD_FRACTION,
                                                                                                float("nan"))})
     tracker.set_tags(parent, {**{f"best.{k}": str(v) for k, v in best.params.items()}, "best.trial": str(best.number),
                               "best.mlflow_run_id": str(best.user_attrs.get(RUN_ID_ATTR))})

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hardness import schema
 from hardness.config import Config, flatten
 from hardness.errors import HardnessError
 
@@ -141,7 +142,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame([{
         "number": trial.number, "state": trial.state.name, "value": trial.value,
         "feasible": all(value <= 0 for value in trial.constraints.values()) if trial.constraints else False,
-        "hard_fraction": trial.user_attrs.get("hard_fraction"), "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
+        "hard_fraction": trial.user_attrs.get(schema.HARD_FRACTION), "mlflow_run_id": trial.user_attrs.get(RUN_ID_ATTR),
         **trial.params,
     } for trial in study.trials], columns=None if study.trials else
         ["number", "state", "value", "feasible", "hard_fraction", "mlflow_run_id"])
