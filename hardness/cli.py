@@ -14,15 +14,27 @@ from typing import Annotated, Optional
 import typer
 
 from hardness import __version__
+from hardness.catalogue import DATASETS, IDENTIFIERS
 from hardness.errors import HardnessError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
                   help="Find the hard samples (stragglers) in a dataset and measure how they distort test accuracy.")
 
 ConfigArgument = Annotated[Optional[Path], typer.Argument(help="YAML config (see configs/); defaults apply when omitted.")]
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", help="Override any config field: --set train.lr=0.05 (repeatable).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary instead of tables.")]
-DatasetOption = Annotated[Optional[str], typer.Option(help="digits | mnist | fashion-mnist | kmnist")]
+
+
+def _completion(names: tuple[str, ...], *, listed: bool = False):
+    """Shell completion over `names`; with `listed`, for the last item of a comma-separated list."""
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",") if listed else ("", "", incomplete)
+        return [f"{head},{name}" if head else name for name in names if name.startswith(last)]
+    return complete
+
+
+DatasetOption = Annotated[Optional[str], typer.Option(help=f"Dataset: {' | '.join(DATASETS)}.",
+                                                      autocompletion=_completion(tuple(DATASETS)))]
 SubsetOption = Annotated[Optional[int], typer.Option(help="Keep this many samples after the seeded shuffle.")]
 SeedsOption = Annotated[Optional[int], typer.Option(help="Number of models (seeds) trained at once.")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Base seed: data shuffle and model initialisations.")]
@@ -30,7 +42,8 @@ EpochsOption = Annotated[Optional[int], typer.Option(help="Epoch budget.")]
 DataRootOption = Annotated[Optional[Path], typer.Option(help="Folder holding <MNIST|FashionMNIST|KMNIST>/raw.")]
 TrackingOption = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or ./mlruns).")]
 ExperimentOption = Annotated[Optional[str], typer.Option(help="MLflow experiment name.")]
-IdentifierOption = Annotated[Optional[str], typer.Option(help="Identifier: stragglers | confidence | energy.")]
+IdentifierOption = Annotated[Optional[str], typer.Option(help=f"Identifier: {' | '.join(IDENTIFIERS)}.",
+                                                         autocompletion=_completion(IDENTIFIERS))]
 
 
 @contextmanager
@@ -159,7 +172,9 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
     typer.echo(f"{len(summary.cells)} cells ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
 
 
-IdentifiersOption = Annotated[Optional[str], typer.Option(help="Comma-separated identifiers to compare.")]
+IdentifiersOption = Annotated[Optional[str], typer.Option(
+    help=f"Comma-separated identifiers to compare, from: {', '.join(IDENTIFIERS)}.",
+    autocompletion=_completion(IDENTIFIERS, listed=True))]
 
 
 @app.command()
@@ -254,6 +269,31 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
     typer.echo(f"MLflow report run {summary.report_run_id} (experiment {summary.experiment!r})")
 
 
+@app.command()
+def runs(experiment: ExperimentOption = None, tracking_uri: TrackingOption = None,
+         stale_after: Annotated[float, typer.Option(
+             help="Seconds without a heartbeat after which a RUNNING run counts as stale (its process is gone).")] = 300.0,
+         mark_stale_failed: Annotated[bool, typer.Option(help="End the stale runs FAILED.")] = False,
+         limit: Annotated[int, typer.Option(help="Show the newest N runs (stale ones always; 0: all).")] = 30,
+         as_json: JsonOption = False) -> None:
+    """List an experiment's runs (status, kind, age) and the stale ones a killed process left RUNNING."""
+    from hardness.console import print_json, print_table
+    from hardness.studies.runs.run import list_runs
+
+    with reported_errors(as_json):
+        summary = list_runs(tracking_uri, experiment or "hardness", stale_after_s=stale_after,
+                            mark_stale_failed=mark_stale_failed, limit=limit)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    print_table(summary.display(), title=f"Runs of experiment {summary.experiment!r} ({len(summary.runs)} of "
+                                         f"{summary.total}, newest first)")
+    typer.echo(summary.outcome(stale_after))
+
+
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point; Ctrl-C, SIGTERM and SIGHUP end the open runs KILLED and exit 130, 143, 129."""
+    from hardness.interrupts import exit_on_stop_signals
+
+    with exit_on_stop_signals():
+        app()

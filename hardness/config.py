@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardness.catalogue import DATASETS, IDENTIFIERS
 from hardness.errors import UserError
+from hardness.redaction import redact_url
 
 
 def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
@@ -25,7 +26,7 @@ def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)  # lr=.inf trains nothing
 
 
 class DataConfig(_Frozen):
@@ -216,9 +217,16 @@ class Config(_Frozen):
                              f"inversion.warmup or raise train.epochs")
         return self
 
+    def redacted(self) -> Config:
+        """This config with the secrets of its URLs (tracking.uri, search.storage) masked: the form that is logged."""
+        return self.model_copy(update={
+            "tracking": self.tracking.model_copy(update={"uri": self.tracking.uri and redact_url(self.tracking.uri)}),
+            "search": self.search.model_copy(update={"storage": self.search.storage and redact_url(self.search.storage)}),
+        })
+
     def flat(self) -> dict[str, Any]:
-        """The config as dotted keys (`train.lr`) for logging as parameters."""
-        return flatten(self.model_dump())
+        """The config as dotted keys (`train.lr`) for logging as parameters, URL secrets masked."""
+        return flatten(self.redacted().model_dump())
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -312,8 +320,8 @@ def build_config(
     try:
         return schema.model_validate(merged)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc']) or '<root>'}: "
-                             f"{item['msg'].removeprefix('Value error, ')}" for item in error.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: ".removeprefix(": ")
+                             + item["msg"].removeprefix("Value error, ") for item in error.errors())
         raise UserError(f"invalid config: {problems}") from None
 
 
@@ -325,6 +333,6 @@ def load_config(
     return build_config(tree, overrides, schema)
 
 
-def dump_config(config: BaseModel) -> str:
-    """The resolved config as YAML, the form logged beside every run."""
-    return yaml.safe_dump(config.model_dump(), sort_keys=False)
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML, URL secrets masked: the form logged beside every run."""
+    return yaml.safe_dump(config.redacted().model_dump(), sort_keys=False)

@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hardness.redaction import redact
+
 # Piped output (logs, CI) would default to 80 columns and fold wide tables; give it room instead.
 console = Console(width=None if sys.stdout.isatty() else 160)
 error_console = Console(stderr=True)
@@ -38,7 +40,8 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator:
     try:
         yield update
     finally:
-        bar.stop()
+        if bar.live.is_started:  # stopping a bar never shown would still print an empty line
+            bar.stop()
 
 
 def format_value(value: object) -> str:
@@ -78,8 +81,9 @@ def to_strict_json(value: object) -> object:
 
 
 def print_json(value: object) -> None:
-    """Print `value` as strict JSON on stdout (no NaN or Infinity, which most JSON parsers refuse)."""
-    print(json.dumps(to_strict_json(value), indent=2, allow_nan=False))
+    """Print `value` as strict JSON on stdout (no NaN or Infinity, which most JSON parsers refuse), with the
+    passwords of any URLs in it masked (a summary may carry a tracking URI)."""
+    print(redact(json.dumps(to_strict_json(value), indent=2, allow_nan=False)))
 
 
 def print_error(message: str) -> None:

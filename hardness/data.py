@@ -21,8 +21,6 @@ from hardness.errors import UserError
 
 _PARTS = ("train", "t10k")
 _RAW_FILES = tuple(f"{part}-{kind}-ubyte" for part in _PARTS for kind in ("images-idx3", "labels-idx1"))
-MIN_CLASS_SIZE = 2
-"""Samples every class needs: a class radius, a train/test split and a per-class threshold all need two."""
 
 
 @dataclass(frozen=True)
@@ -106,18 +104,6 @@ def compute_label_noise(
     noisy = labels.to(torch.int64).clone()
     noisy[positions] = (noisy[positions] + shift) % n_classes
     return noisy, positions
-
-
-def check_class_sizes(dataset: Dataset, subset_size: int | None) -> None:
-    """Refuse data in which a class has fewer than MIN_CLASS_SIZE samples, naming those classes."""
-    counts = torch.bincount(dataset.y, minlength=dataset.n_classes).tolist()
-    short = [f"{label} ({count})" for label, count in enumerate(counts) if count < MIN_CLASS_SIZE]
-    if not short:
-        return
-    data = f"the {subset_size}-sample subset of {dataset.name}" if subset_size else dataset.name
-    fix = "raise --subset-size" if subset_size else "use complete data files"
-    raise UserError(f"{data} leaves class{'es' if len(short) > 1 else ''} {', '.join(short)} with fewer than "
-                    f"{MIN_CLASS_SIZE} samples (samples in brackets); every class needs {MIN_CLASS_SIZE}: {fix}")
 
 
 def list_datasets(root: str | Path) -> list[DatasetInfo]:

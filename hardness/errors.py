@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from hardness.redaction import redact
+
 
 class ExitCode(IntEnum):
     """Every exit code `hardness` documents."""
@@ -28,12 +30,15 @@ class ExitCode(IntEnum):
 
 
 class HardnessError(Exception):
-    """A fault the user or the operator can fix, as one line (line breaks are folded). Raised as is, it means bad input."""
+    """A fault the user or the operator can fix. Raised as is, it means bad input.
+
+    The message becomes one line with the passwords of any URLs in it masked, whoever raised it.
+    """
 
     exit_code: ExitCode = ExitCode.BAD_INPUT
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(redact(" ".join(str(message).split())))
 
 
 class UserError(HardnessError):

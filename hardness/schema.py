@@ -146,3 +146,22 @@ def source_count(section: str) -> str:
 BASELINE_IDENTIFIER = "stragglers"
 """The identifier every other is compared with; the registry exposes it as hardness.identifiers.BASELINE and readers
 that must not import torch (the report) use this name."""
+
+# --- divergence and training loss (hardness.divergence) ------------------------------------------------
+DIVERGED = "hardness.diverged"
+"""Tag on per-model runs: "true" when the model's training diverged (it is left out of every summary)."""
+DIVERGED_COUNT = "diverged"
+DIVERGED_EPOCH = "diverged_epoch"
+"""Metrics: `diverged` (1/0 on a model's run, the number of diverged models on its parent) and the epoch it diverged."""
+LOSS = "loss"
+LOSS_MEAN = "loss/mean"
+"""Training loss per epoch: of one model on its run, the mean over the models that did not diverge on the parent."""
+
+# --- liveness (hardness.heartbeat) and shared runs ------------------------------------------------------
+HEARTBEAT = "hardness.heartbeat"
+"""Tag on every open run: epoch milliseconds of its last heartbeat (a RUNNING run not seen for long is stale)."""
+STALE = "hardness.stale"
+"""Tag "true" on a run that `hardness runs --mark-stale-failed` ended FAILED."""
+WORKER_PREFIX = "hardness.worker."
+"""Tags hardness.worker.<id> on a run several processes share (a search's parent): running, finished, killed, failed,
+or lost; the last worker to leave ends the run."""

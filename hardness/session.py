@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardness import schema
+from hardness.checks import check_fits_data
 from hardness.config import Config, dump_config
 from hardness.data import Dataset, load_dataset
+from hardness.redaction import redact
 from hardness.tracking import Tracker, tracking_tags
 
 
@@ -44,11 +46,12 @@ class Session:
     @contextmanager
     def run(self, name: str, kind: schema.Kind, *, identifier: str | None = None, key: str | None = None,
             resume_run_id: str | None = None, parent_run_id: str | None = None, params: dict | None = None,
-            tags: dict[str, str] | None = None, config_file: Path | None = None) -> Iterator[str]:
+            tags: dict[str, str] | None = None, config_file: Path | None = None,
+            worker: str | None = None) -> Iterator[str]:
         """Start a run (resumed by resume `key` or `resume_run_id` when given) and yield its id.
 
         Top-level runs get every resolved config value as a param and config.yaml (plus the source file when
-        given) as artifacts; child runs get only `params`.
+        given) as artifacts; child runs get only `params`. `worker` shares the run between processes (Tracker.run).
         """
         top = parent_run_id is None
         all_params = {**(self.config.flat() if top else {}), **(params or {})}
@@ -59,17 +62,20 @@ class Session:
             resume_run_id = resume_run_id or self.tracker.find_run_by_tag(schema.RESUME_KEY, key)
             all_tags[schema.RESUME_KEY] = key
         with self.tracker.run(name, parent_run_id=parent_run_id, params=all_params, tags=all_tags,
-                              resume_run_id=resume_run_id) as run_id:
+                              resume_run_id=resume_run_id, worker=worker) as run_id:
             if top and resume_run_id is None:
                 self.tracker.log_text(run_id, dump_config(self.config), schema.CONFIG)
-                if config_file is not None:
-                    self.tracker.log_file(run_id, config_file, schema.CONFIG_SOURCE)
+                if config_file is not None:  # the user's file, its URL secrets masked like the resolved config's
+                    source = redact(config_file.read_text(), self.config.tracking.uri, self.config.search.storage)
+                    self.tracker.log_text(run_id, source, f"{schema.CONFIG_SOURCE}/{config_file.name}")
             yield run_id
 
 
 def open_session(config: Config, *, tracker: Tracker | None = None) -> Session:
-    """Open the configured tracking store (or use `tracker`), load and prepare the dataset, build the base tags."""
+    """Open the configured tracking store (or use `tracker`), load and prepare the dataset, check that the config fits
+    it, build the base tags. Nothing here starts a run, so a refusal here leaves no run behind."""
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
     dataset = load_dataset(config.data, config.seed)
+    check_fits_data(config, dataset)
     tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint}
     return Session(config, tracker, dataset, tags)

@@ -13,7 +13,6 @@ import re
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +24,13 @@ import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from sqlalchemy.exc import SQLAlchemyError
 
 from hardness import __version__, schema
-from hardness.errors import HardnessError
+from hardness.errors import EnvironmentProblem, UserError
+from hardness.heartbeat import Heartbeat, is_stale
+from hardness.redaction import redact, redact_url
+from hardness.stores import check_reachable, check_sqlite_store
 
 try:
     import fcntl
@@ -47,24 +50,11 @@ def resolve_tracking_uri(uri: str | None) -> str:
     """Explicit uri > $MLFLOW_TRACKING_URI > sqlite:///<abs ./mlruns>/mlflow.db; folder stores are refused."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
-        store = Path(DEFAULT_STORE_DIR).resolve()
-        store.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{store}/mlflow.db"
+        return f"sqlite:///{Path(DEFAULT_STORE_DIR).resolve()}/mlflow.db"
     if urlparse(uri).scheme in ("", "file"):
-        raise HardnessError(f"tracking uri {uri!r} is a plain folder store, which MLflow 3.13+ refuses: "
-                            f"use sqlite:///path/to/mlflow.db instead")
+        raise UserError(f"tracking uri {redact_url(uri)!r} is a plain folder store, which MLflow 3.13+ refuses: "
+                        f"use sqlite:///path/to/mlflow.db instead")
     return uri
-
-
-def check_reachable(uri: str) -> None:
-    """For http(s) URIs, GET <uri>/health (3 s timeout); other stores are checked when first used."""
-    if urlparse(uri).scheme not in ("http", "https"):
-        return
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=3):
-            pass
-    except (OSError, ValueError) as error:  # URLError, HTTPError and timeouts are all OSErrors
-        raise HardnessError(f"tracking server {uri} is unreachable: {error}") from None
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -101,19 +91,31 @@ class Tracker:
         db = self.db_path = _sqlite_path(self.uri)
         if db is not None:
             if must_exist and not db.is_file():  # MLflow would silently create an empty store
-                raise HardnessError(f"no MLflow store at {db} (tracking uri {self.uri}): "
-                                    f"run an experiment first or pass the right tracking uri")
-            db.parent.mkdir(parents=True, exist_ok=True)
-        with _store_lock(db):  # the client sets up the schema of a new store on first use
-            self.client = mlflow.MlflowClient(tracking_uri=self.uri)
-            self.experiment_name = experiment
-            found = self.client.get_experiment_by_name(experiment)
-            if found is None and must_exist:
-                raise HardnessError(f"experiment {experiment!r} not found in {self.uri}")
-            if found is not None and found.lifecycle_stage == "deleted":
-                raise HardnessError(f"experiment {experiment!r} in {self.uri} is deleted: restore it "
+                raise UserError(f"no MLflow store at {db} (tracking uri {self.uri}): "
+                                f"run an experiment first or pass the right tracking uri")
+            check_sqlite_store(db)
+        try:
+            with _store_lock(db):  # the client sets up the schema of a new store on first use
+                self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+                self.experiment_name = experiment
+                found = self.client.get_experiment_by_name(experiment)
+                if found is None and must_exist:
+                    raise UserError(f"experiment {experiment!r} not found in {redact_url(self.uri)}")
+                if found is not None and found.lifecycle_stage == "deleted":
+                    raise UserError(f"experiment {experiment!r} in {redact_url(self.uri)} is deleted: restore it "
                                     f"(mlflow experiments restore) or pick another name")
-            self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
+                self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
+        except (MlflowException, SQLAlchemyError) as error:  # an out-of-date schema, a server refusing, ...
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise EnvironmentProblem(f"the MLflow store {redact_url(self.uri)} cannot be used: "
+                                     f"{redact(first, self.uri)}") from None
+        self.heartbeat = Heartbeat(self._beat)
+
+    def _beat(self, run_ids: list[str]) -> None:
+        """Mark open runs alive (tag HEARTBEAT): a run left RUNNING by a killed process stops beating."""
+        now = str(_now_ms())
+        for run_id in run_ids:
+            self.client.log_batch(run_id, tags=[RunTag(schema.HEARTBEAT, now)])
 
     def _create_experiment(self, name: str, db: Path | None) -> str:
         """Create `name`; in a SQLite store its artifacts go to <db folder>/artifacts/<name>."""
@@ -188,8 +190,9 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
     def reopen_run(self, run_id: str) -> None:
-        """Mark an earlier run RUNNING again (a resumed experiment continues in the same run)."""
+        """Mark an earlier run RUNNING again (a resumed experiment continues in the same run), alive from now."""
         self.client.update_run(run_id, status="RUNNING")
+        self._beat([run_id])
 
     def has_run(self, run_id: str) -> bool:
         """Whether `run_id` is a live (not deleted) run of this tracker's experiment."""
@@ -206,22 +209,48 @@ class Tracker:
 
     @contextmanager
     def run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
-            tags: dict | None = None, resume_run_id: str | None = None) -> Iterator[str]:
-        """Yield a run id (new, or `resume_run_id` reopened); it ends FINISHED, FAILED on error, KILLED on Ctrl-C."""
+            tags: dict | None = None, resume_run_id: str | None = None, worker: str | None = None) -> Iterator[str]:
+        """Yield a run id (new, or `resume_run_id` reopened), beating while open; it ends FINISHED, FAILED on error,
+        KILLED on Ctrl-C or a stop signal (a KeyboardInterrupt). With `worker` the run is shared by several processes
+        (`join_shared_run`): it ends when the last of them leaves."""
+        if worker is not None and resume_run_id is not None:
+            self.join_shared_run(resume_run_id, worker)
         if resume_run_id is None:
-            run_id = self.start_run(name, parent_run_id=parent_run_id, params=params, tags=tags)
+            run_id = self.start_run(name, parent_run_id=parent_run_id, params=params,
+                                    tags=tags if worker is None else {**(tags or {}), _worker_tag(worker): "running"})
         else:
             run_id = resume_run_id
             self.reopen_run(run_id)
+        self.heartbeat.add(run_id)
+        status = "FAILED"  # SystemExit too: never leave a run RUNNING
         try:
             yield run_id
+            status = "FINISHED"
         except KeyboardInterrupt:
-            self.end_run(run_id, "KILLED")
+            status = "KILLED"
             raise
-        except BaseException:  # SystemExit too: never leave a run RUNNING
-            self.end_run(run_id, "FAILED")
-            raise
-        self.end_run(run_id, "FINISHED")
+        finally:
+            self.heartbeat.discard(run_id)
+            if worker is None or self.leave_shared_run(run_id, worker, status):
+                self.end_run(run_id, status)
+
+    def join_shared_run(self, run_id: str, worker: str) -> None:
+        """Register `worker` on a shared run; workers still marked running on a run nobody keeps alive (ended, or
+        stale) died without leaving: they are marked lost so they cannot keep the run open for ever."""
+        run = self.client.get_run(run_id)
+        alive = run.info.status == "RUNNING" and not is_stale(run.info.start_time, run.data.tags.get(schema.HEARTBEAT))
+        lost = [RunTag(key, "lost") for key, value in run.data.tags.items()
+                if key.startswith(schema.WORKER_PREFIX) and value == "running" and not alive]
+        self.client.log_batch(run_id, tags=[*lost, RunTag(_worker_tag(worker), "running")])
+
+    def leave_shared_run(self, run_id: str, worker: str, status: str) -> bool:
+        """Mark `worker` done with `status`; True when no other worker is still running (the caller ends the run).
+
+        Each worker writes its own tag before it reads the others', so of two leaving at once at least one sees both
+        done."""
+        self.client.log_batch(run_id, tags=[RunTag(_worker_tag(worker), status.lower())])
+        tags = self.client.get_run(run_id).data.tags
+        return not any(key.startswith(schema.WORKER_PREFIX) and value == "running" for key, value in tags.items())
 
     @contextmanager
     def resumable_run(self, name: str, key: str, *, parent_run_id: str | None = None, params: dict | None = None,
@@ -245,7 +274,7 @@ class Tracker:
         for name in experiment_names or [self.experiment_name]:
             found = self.client.get_experiment_by_name(name)
             if found is None:
-                raise HardnessError(f"experiment {name!r} not found in {self.uri}")
+                raise UserError(f"experiment {name!r} not found in {redact_url(self.uri)}")
             experiment_ids.append(found.experiment_id)
         rows, token = [], None
         while True:
@@ -262,7 +291,7 @@ class Tracker:
             try:
                 local = self.client.download_artifacts(run_id, artifact_file, dst_path=tmp)
             except (MlflowException, OSError) as error:
-                raise HardnessError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
+                raise UserError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
             return pd.read_csv(local)
 
     def finished_runs_by_tag(self, tag: str, parent_run_id: str | None = None) -> dict[str, str]:
@@ -279,6 +308,10 @@ class Tracker:
             if isinstance(value, str):
                 done.setdefault(value, run_id)
         return done
+
+
+def _worker_tag(worker: str) -> str:
+    return f"{schema.WORKER_PREFIX}{worker}"
 
 
 def _run_row(run: Any) -> dict[str, Any]:

@@ -77,20 +77,20 @@ def test_failure_marks_the_run_failed(tracking_uri, monkeypatch):
     assert [run.info.status for run in runs] == ["FAILED"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--dataset", "imagenet"], "data.name"),
-    (["--set", "train.lrr=1"], "train.lrr"),
-    (["--set", "data.label_noise=2"], "label_noise"),
-    (["--dataset", "mnist", "--data-root", "/nonexistent/root"], "/nonexistent/root/MNIST/raw"),
-    (["--tracking-uri", "http://127.0.0.1:9"], "unreachable"),
+@pytest.mark.parametrize("args, message, code", [
+    (["--dataset", "imagenet"], "data.name", 2),
+    (["--set", "train.lrr=1"], "train.lrr", 2),
+    (["--set", "data.label_noise=2"], "label_noise", 2),
+    (["--dataset", "mnist", "--data-root", "/nonexistent/root"], "/nonexistent/root/MNIST/raw", 2),
+    (["--tracking-uri", "http://127.0.0.1:9"], "unreachable", 3),
 ])
-def test_user_errors_exit_2_with_one_line(tracking_uri, args, message):
+def test_errors_exit_with_their_code_and_one_line(tracking_uri, args, message, code):
     arguments = ["run", "--tracking-uri", tracking_uri, *SMALL, *args] if "--tracking-uri" not in args \
         else ["run", *SMALL, *args]
     result = runner.invoke(app, arguments)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     assert message in result.stderr and "Traceback" not in result.output
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_missing_config_file_exits_2(tmp_path):
@@ -115,3 +115,37 @@ def test_version_and_python_dash_m():
     assert runner.invoke(app, ["--version"]).stdout.strip() == f"hardness {__version__}"
     completed = subprocess.run([sys.executable, "-m", "hardness", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.strip() == f"hardness {__version__}"
+
+
+def test_help_lists_the_catalogue_names():
+    from hardness.catalogue import DATASETS, IDENTIFIERS
+
+    def help_text(command):  # the help box folds long lines: compare without the folding
+        return " ".join(runner.invoke(app, [command, "--help"]).stdout.replace("│", " ").split())
+
+    for command in ("run", "identify", "imbalance", "search"):
+        assert " | ".join(DATASETS) in help_text(command)
+    for command in ("identify", "imbalance", "search"):
+        assert " | ".join(IDENTIFIERS) in help_text(command)
+    assert ", ".join(IDENTIFIERS) in help_text("benchmark")
+    assert list(DATASETS) == ["digits", "mnist", "fashion-mnist", "kmnist"]
+    assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("hardness run --dataset m", ["mnist"]),
+    ("hardness identify --identifier ", ["confidence", "energy", "stragglers"]),
+    ("hardness benchmark --identifiers stragglers,e", ["stragglers,energy"]),
+])
+def test_shell_completion_offers_the_names(words, expected):
+    result = runner.invoke(app, [], prog_name="hardness", env={
+        "_HARDNESS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)})
+    assert result.exit_code == 0 and result.stdout.split() == expected
+
+
+def test_help_and_version_import_no_heavy_library():
+    code = ("import sys; from typer.testing import CliRunner; from hardness.cli import app; "
+            "CliRunner().invoke(app, ['run', '--help']); CliRunner().invoke(app, ['--version']); "
+            "print(sorted({'torch', 'mlflow', 'optuna', 'pandas', 'matplotlib'} & set(sys.modules)))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.strip() == "[]", completed.stderr

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from hardness.config import DataConfig
-from hardness.data import compute_label_noise, list_datasets, load_dataset
-from hardness.errors import HardnessError
+from hardness.data import compute_label_noise, find_idx_damage, list_datasets, load_dataset
+from hardness.errors import HardnessError, UserError
+from tests.conftest import write_idx_dataset
 
 FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 
@@ -96,10 +97,45 @@ def test_failed_download_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in message and str(tmp_path / "KMNIST" / "raw") in message and "urlopen error no net" in message
 
 
-def test_corrupt_files_are_a_user_error(idx_dataset):
+@pytest.mark.parametrize("file, damage, fragment", [
+    ("train-images-idx3-ubyte", lambda data: data[:-7], "holds 9,417 bytes where its header (12 x 28 x 28 values) "
+                                                        "announces 9,424: it is cut short"),
+    ("t10k-labels-idx1-ubyte", lambda data: data + b"\x00", "announces 13: it has bytes to spare"),
+    ("train-images-idx3-ubyte", lambda data: b"\x00\x00\x08\x03garbage", "it ends inside its header (11 bytes)"),
+    ("train-labels-idx1-ubyte", lambda data: b"PK\x03\x04" + data[4:], "starts with 50 4b 03 04, not the IDX magic "
+                                                                        "00 00 08 01"),
+    ("t10k-labels-idx1-ubyte", lambda data: b"", "starts with nothing"),
+])
+def test_a_damaged_file_is_named_with_its_damage(idx_dataset, file, damage, fragment):
     root, _, _ = idx_dataset(n_train=12, n_test=5)
-    (root / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-    with pytest.raises(HardnessError, match="not valid IDX"):
+    path = root / "MNIST" / "raw" / file
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(UserError) as caught:
+        load_dataset(_config(root), seed=0)
+    assert str(caught.value).startswith(f"the mnist file {path} is damaged: ") and fragment in str(caught.value)
+    assert "not found" not in str(caught.value)
+
+
+def test_image_and_label_counts_must_match(idx_dataset, tmp_path):
+    root, _, _ = idx_dataset(n_train=12, n_test=5)
+    write_idx_dataset(tmp_path / "other", "MNIST", n_train=11, n_test=5, seed=1)
+    labels = root / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    labels.write_bytes((tmp_path / "other" / "MNIST" / "raw" / "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(UserError, match="train-\\*-ubyte in .* do not match: 12 images but 11 labels"):
+        load_dataset(_config(root), seed=0)
+
+
+def test_find_idx_damage_accepts_an_intact_header():
+    header = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + (4).to_bytes(4, "big")
+    assert find_idx_damage(header, 16 + 24, 3) is None
+    assert "cut short" in find_idx_damage(header, 16 + 23, 3)
+    assert "IDX magic 00 00 08 01" in find_idx_damage(header, 40, 1)
+
+
+def test_one_missing_file_is_named(idx_dataset):
+    root, _, _ = idx_dataset(n_train=12, n_test=5)
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(UserError, match=r"not found in .*MNIST/raw \(missing t10k-labels-idx1-ubyte\)"):
         load_dataset(_config(root), seed=0)
 
 

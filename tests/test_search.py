@@ -4,6 +4,7 @@ one SQLite study, and one-line user errors."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -21,6 +22,7 @@ from hardness.seeds import derive_model_seeds
 from hardness.identifiers.stragglers import find_stragglers
 from hardness.identifiers import get_identifier
 from hardness.studies.search.objective import SearchProblem, flag_fraction, objective, score_gaps
+from tests.processes import start, wait_for_run
 
 runner = CliRunner()
 TINY = ["--subset-size", "240", "--epochs", "30", "--set", "imbalance.hard_sets=2", "--set", "imbalance.inits=2"]
@@ -205,3 +207,35 @@ def test_user_errors_are_one_line_exit_2(tracking_uri, args, message):
     args = [tracking_uri if a == "MLFLOW_DB" else a for a in args]
     result = runner.invoke(app, ["search", "--tracking-uri", tracking_uri, *TINY, *args])
     assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_shared_parent_runs_until_the_last_worker_ends(tracking_uri, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    worker = ["search", "--identifier", "confidence", "--study-name", "long", "--storage", storage, *TINY]
+    slow = start(tracking_uri, "hardness", *worker, "--trials", "100")
+    parent = wait_for_run(slow, tracking_uri, "hardness", "search-")  # the slow worker started the study's parent
+    quick = start(tracking_uri, "hardness", *worker, "--trials", "1")
+    assert quick.wait(timeout=300) == 0, quick.stderr.read()
+    client = MlflowClient(tracking_uri)
+    assert slow.poll() is None, "the slow worker must outlive the quick one"
+    assert client.get_run(parent).info.status == "RUNNING"  # the quick worker left it to the other
+    assert slow.wait(timeout=600) == 0, slow.stderr.read()
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED"
+    assert sorted(v for k, v in run.data.tags.items() if k.startswith("hardness.worker.")) == ["finished"] * 2
+
+
+def test_ctrl_c_stops_a_search_in_one_line_and_ends_its_runs_killed(tracking_uri, tmp_path):
+    worker = ["search", "--identifier", "confidence", "--study-name", "stop", "--storage",
+              f"sqlite:///{tmp_path / 'optuna.db'}", *TINY, "--trials", "500", "--json"]  # --json: no progress bar
+    process = start(tracking_uri, "hardness", *worker)
+    wait_for_run(process, tracking_uri, "hardness", "trial-", logged=False)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["error: interrupted by SIGINT: the runs in progress end KILLED (rerun "
+                                           "imbalance, benchmark or search to continue where they stopped)"]
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("hardness").experiment_id])
+    assert "RUNNING" not in {run.info.status for run in runs}
+    assert next(r for r in runs if r.info.run_name.startswith("search-")).info.status == "KILLED"

@@ -6,6 +6,7 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import DIVERGED
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.outputs import compute_final_logits
 from hardness.progress import Progress
@@ -32,6 +33,7 @@ class Confidence:
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
-        logits = compute_final_logits(dataset, config, model_seeds, progress=progress)
+        logits, diverged = compute_final_logits(dataset, config, model_seeds, progress=progress)
         scores = score_confidence(logits, dataset.y, variant=config.identifier.confidence_variant)
-        return Identification(self.name, scores, None, {"variant": config.identifier.confidence_variant})
+        details = {"variant": config.identifier.confidence_variant, DIVERGED: diverged}
+        return Identification(self.name, scores, None, details)

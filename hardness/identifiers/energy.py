@@ -6,6 +6,7 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import DIVERGED
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.outputs import compute_final_logits
 from hardness.progress import Progress
@@ -27,6 +28,7 @@ class Energy:
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
-        logits = compute_final_logits(dataset, config, model_seeds, progress=progress)
+        logits, diverged = compute_final_logits(dataset, config, model_seeds, progress=progress)
         scores = score_energy(logits, temperature=config.identifier.temperature)
-        return Identification(self.name, scores, None, {"temperature": config.identifier.temperature})
+        details = {"temperature": config.identifier.temperature, DIVERGED: diverged}
+        return Identification(self.name, scores, None, details)

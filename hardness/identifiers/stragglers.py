@@ -2,7 +2,8 @@
 
 Training records each model's radius curves and a compact correctness history (`InversionWatcher`, an engine
 hook that also decides early stopping); `hardness.inversion.derive_stragglers` then turns each recorded attempt
-into inversion epochs and straggler sets, the same function the search applies offline.
+into inversion epochs and straggler sets, the same function the search applies offline. A model whose training
+diverges is stopped and left out: no inversion epochs, no stragglers, no retries (`hardness.divergence`).
 
 Retries (classes that never invert within the budget), bounded by `inversion.max_retries`:
 - "own" mode: the models with a missing class train again from a fresh initialisation, watching only the missing
@@ -20,6 +21,7 @@ import torch
 
 from hardness.config import Config, InversionConfig
 from hardness.data import Dataset
+from hardness.divergence import DIVERGED, DivergenceGuard
 from hardness.engine import Engine, EpochState, Hook
 from hardness.identifiers.base import Identification, register
 from hardness.inversion import CorrectnessHistory, StragglerSets, derive_stragglers
@@ -30,8 +32,8 @@ from hardness.seeds import RETRY_STREAM, derive_model_seeds
 
 
 class InversionWatcher(Hook):
-    """Engine hook recording radii [E+1, K, C] and correctness of K models; stops a model once its watched classes
-    inverted when `stop_when_inverted`."""
+    """Engine hook recording radii [E+1, K, C], correctness and training loss of K models; stops a model that
+    diverges (`guard`), and one whose watched classes inverted when `stop_when_inverted`."""
 
     observes = frozenset({"radii", "correct"})
 
@@ -43,6 +45,12 @@ class InversionWatcher(Hook):
         self.radii = torch.full((epochs + 1, k, n_classes), float("nan"), device=watch.device)
         self.correct = CorrectnessHistory(k, n_samples, device=watch.device)
         self.inversion_epoch = torch.full((k, n_classes), -1, dtype=torch.long, device=watch.device)
+        self.guard = DivergenceGuard(k, epochs, device=watch.device)
+
+    @property
+    def diverged(self) -> torch.Tensor:
+        """Bool [K]: the model's training diverged (it was stopped and derives no stragglers)."""
+        return self.guard.diverged
 
     def finished(self) -> torch.Tensor:
         """Bool [K]: every watched class of the model has inverted."""
@@ -61,11 +69,14 @@ class InversionWatcher(Hook):
         if self.progress is not None:
             done = int((self.inversion_epoch >= 0).sum())
             self.progress(epoch, self.epochs, f"{done}/{int(self.watch.sum())} classes inverted")
-        return self.finished()[models] if self.stop_when_inverted else None
+        diverged = self.guard.on_epoch_end(state)
+        return (diverged | self.finished()[models]) if self.stop_when_inverted else diverged
 
     def derive(self, labels: torch.Tensor, rule: InversionConfig | None = None) -> StragglerSets:
-        """Inversion epochs and stragglers of the recorded attempt under `rule` (default: the watched rule)."""
-        return derive_stragglers(self.radii, self.correct, labels, rule or self.rule, watch=self.watch)
+        """Inversion epochs and stragglers of the recorded attempt under `rule` (default: the watched rule); a
+        diverged model has neither."""
+        watch = self.watch & ~self.diverged.unsqueeze(1)
+        return derive_stragglers(self.radii, self.correct, labels, rule or self.rule, watch=watch)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,14 @@ class StragglerRun:
     inversion_epoch: torch.Tensor  # [K, C], -1 = never inverted within the budget and retries
     attempt: torch.Tensor          # [K, C], 0 = first initialisation, j = j-th retry
     hard: torch.Tensor             # [K, N] stragglers per model (own or last mode)
+    loss: torch.Tensor             # [E+1, K] first-attempt training loss (NaN after a model stopped)
+    diverged: torch.Tensor         # [K] bool: training diverged; no inversions, no stragglers
+
+    def converged(self) -> StragglerRun:
+        """The same run restricted to the models that did not diverge (what every summary is over)."""
+        kept = ~self.diverged
+        return StragglerRun(self.radii[:, kept], self.inversion_epoch[kept], self.attempt[kept], self.hard[kept],
+                            self.loss[:, kept], self.diverged[kept])
 
 
 def watch_training(dataset: Dataset, config: Config, model_seeds: list[int], *, watch: torch.Tensor | None = None,
@@ -100,8 +119,9 @@ def find_stragglers(dataset: Dataset, config: Config, model_seeds: list[int], *,
     inversion_epoch, hard = found.inversion_epoch.clone(), found.hard.clone()
     attempt = torch.zeros_like(inversion_epoch)
     retry_whole = config.inversion.mode == "last"
+    diverged = first.diverged
     for retry in range(1, config.inversion.max_retries + 1):
-        missing = inversion_epoch < 0
+        missing = (inversion_epoch < 0) & ~diverged.unsqueeze(1)
         retried = missing.any(1).nonzero().squeeze(1)
         if len(retried) == 0:
             break
@@ -113,7 +133,7 @@ def find_stragglers(dataset: Dataset, config: Config, model_seeds: list[int], *,
             _keep_better_attempts(inversion_epoch, attempt, hard, retried, again, retry)
         else:
             _fill_retried_classes(inversion_epoch, attempt, hard, retried, again, retry, dataset.y)
-    return StragglerRun(first.radii, inversion_epoch, attempt, hard)
+    return StragglerRun(first.radii, inversion_epoch, attempt, hard, first.guard.loss, diverged)
 
 
 def _fill_retried_classes(inversion_epoch: torch.Tensor, attempt: torch.Tensor, hard: torch.Tensor,
@@ -153,7 +173,7 @@ class Stragglers:
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
         run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
-        return Identification(self.name, None, run.hard, {"run": run})
+        return Identification(self.name, None, run.hard, {"run": run, DIVERGED: run.diverged})
 
     def record(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                progress: Progress | None = None) -> InversionWatcher:

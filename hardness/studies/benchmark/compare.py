@@ -15,6 +15,7 @@ from hardness.comparisons import (correlate_with_error, hard_counts_per_class, o
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import DivergenceGuard
 from hardness.errors import HardnessError
 from hardness.engine import Engine
 from hardness.metrics import compute_class_accuracy
@@ -42,20 +43,24 @@ def build_error_train_mask(config: Config, n: int) -> torch.Tensor:
     return torch.zeros(k, n, dtype=torch.bool).scatter_(1, order[:, :n_train], True)
 
 
-def compute_class_error_rates(dataset: Dataset, config: Config) -> np.ndarray:
-    """Mean class error [n_classes] on held-out samples of benchmark.error_models models (split: build_error_train_mask)."""
+def compute_class_error_rates(dataset: Dataset, config: Config) -> tuple[np.ndarray, torch.Tensor]:
+    """(mean class error [n_classes] on held-out samples of the benchmark.error_models models that did not diverge,
+    which models diverged [error_models]); split: build_error_train_mask."""
     k = config.benchmark.error_models
     train_mask = build_error_train_mask(config, dataset.n_samples)
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
                               derive_model_seeds(config.seed, k, stream=ERROR_STREAM))
     used = train_mask.any(0)  # train on the union of the training parts only (the reference split shares one part)
-    fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=train_mask[:, used], seed=config.seed)
+    guard = DivergenceGuard(k, config.train.epochs)
+    fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=train_mask[:, used], hooks=[guard],
+                        seed=config.seed)
     predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
+    kept = (~guard.diverged).nonzero().flatten().tolist() or list(range(k))
     accuracies = np.stack([
         compute_class_accuracy(predictions[row:row + 1, ~train_mask[row]], dataset.y[~train_mask[row]],
-                               dataset.n_classes)[0] for row in range(k)])
-    return 1.0 - np.nanmean(accuracies, axis=0)
+                               dataset.n_classes)[0] for row in kept])
+    return 1.0 - np.nanmean(accuracies, axis=0), guard.diverged
 
 
 def build_gap_table(grids: dict[str, pd.DataFrame]) -> pd.DataFrame:

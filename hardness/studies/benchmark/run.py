@@ -10,16 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
 
 from hardness import schema
 from hardness.config import Config
 from hardness.data import load_dataset
+from hardness.divergence import report_diverged
 from hardness.identifiers import BASELINE, get_identifier, is_baseline
 from hardness.progress import Progress, staged
+from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
                                                 build_overlap_tables, compute_class_error_rates)
-from hardness.studies.identify.identification import identify_hard_sets
+from hardness.studies.identify.identification import HardSets, identify_hard_sets
 from hardness.studies.imbalance.run import run_grid
 
 
@@ -42,31 +45,44 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
     for name in names:
         get_identifier(name)
     session = open_session(config)
+    require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config),
+                                                 config.benchmark.error_models),
+                   lever="lower imbalance.models_per_batch, --hard-sets or benchmark.error_models")
     dataset, tracker = session.dataset, session.tracker
     with session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
         n_sets = config.imbalance.hard_sets
         reference = identify_hard_sets(dataset, config, BASELINE, n_sets, progress=staged(progress, BASELINE))
-        sets = {name: reference if is_baseline(name) else identify_hard_sets(
+        found = {name: reference if is_baseline(name) else identify_hard_sets(
             dataset, config, name, n_sets, reference=reference, progress=staged(progress, name)) for name in names}
-        sets.setdefault(BASELINE, reference)
+        found.setdefault(BASELINE, reference)
+        sets = _pair_left_out(found)
         grids = {}
         for name in names:
             with session.run(f"grid-{name}", schema.Kind.IMBALANCE, identifier=name, parent_run_id=parent,
                              key=resume_key(config, "benchmark-grid", name)) as grid_run:
                 grids[name] = run_grid(session, grid_run, name, sets[name], progress=staged(progress, f"grid {name}")).cells
-        class_error = compute_class_error_rates(_error_dataset(session), config)
-        class_counts = build_class_count_table(sets, dataset.y, dataset.n_classes, class_error)
+        class_error, error_diverged = compute_class_error_rates(_error_dataset(session), config)
+        report_diverged(error_diverged, "class-error models")
+        kept = {name: hard_sets.kept for name, hard_sets in sets.items()}
+        class_counts = build_class_count_table(kept, dataset.y, dataset.n_classes, class_error)
         gaps = build_gap_table(grids)
-        headline = build_headline(gaps, sets, class_counts, class_error, baseline=BASELINE)
+        headline = build_headline(gaps, kept, class_counts, class_error, baseline=BASELINE)
         tracker.log_table(parent, gaps, schema.GAPS)
         tracker.log_table(parent, headline, schema.HEADLINE)
         tracker.log_table(parent, class_counts, schema.CLASS_COUNTS)
-        for measure, table in build_overlap_tables(sets).items():
+        for measure, table in build_overlap_tables(kept).items():
             tracker.log_table(parent, table.reset_index(names="identifier"), schema.matrix_table(measure))
         measures = headline.set_index("identifier")[["gap", "acc/hard", "acc/easy"]]
         tracker.log_metrics(parent, {f"{measure}/{name}": float(value) for name, row in measures.iterrows()
                                      for measure, value in row.items() if pd.notna(value)})
     return BenchmarkSummary(parent, headline, class_counts)
+
+
+def _pair_left_out(found: dict[str, HardSets]) -> dict[str, HardSets]:
+    """Hard sets are compared by seed: a model left out of one identifier (it diverged) is left out of all."""
+    left_out = torch.stack([hard_sets.diverged for hard_sets in found.values()]).any(0)
+    report_diverged(left_out, "paired identification models")
+    return {name: HardSets(hard_sets.hard & ~left_out.unsqueeze(1), left_out) for name, hard_sets in found.items()}
 
 
 def _error_dataset(session: Session):

@@ -1,20 +1,38 @@
 """Identification shared by every study: run an identifier with the run's model seeds, threshold it into hard sets.
 
 Model k of every identifier uses the same seed (or the same fresh-stream seed, `identifier.init: fresh`), so
-hard sets of different identifiers pair up by k. No tracking here.
+hard sets of different identifiers pair up by k. A model whose training diverged keeps its row k, empty, and is
+marked left out (`HardSets.diverged`). No tracking here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import diverged_of
 from hardness.hardsets import compute_hard_sets
 from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
 from hardness.progress import Progress
 from hardness.seeds import FRESH_STREAM, derive_model_seeds
+
+
+@dataclass(frozen=True)
+class HardSets:
+    """Hard masks [K, N] of K paired models and which of them are left out [K] because training diverged (their own,
+    or their like_stragglers reference's); the rows of left-out models are empty."""
+
+    hard: torch.Tensor
+    diverged: torch.Tensor
+
+    @property
+    def kept(self) -> torch.Tensor:
+        """The hard masks of the models not left out [K', N]."""
+        return self.hard[~self.diverged]
 
 
 def identify(dataset: Dataset, config: Config, name: str, n_models: int, *,
@@ -31,24 +49,33 @@ def identify(dataset: Dataset, config: Config, name: str, n_models: int, *,
 
 
 def identify_hard_sets(dataset: Dataset, config: Config, name: str, n_models: int, *,
-                       reference: torch.Tensor | None = None, progress: Progress | None = None) -> torch.Tensor:
-    """Hard masks [n_models, N] of identifier `name`, thresholded by config.threshold (the baseline computed if needed)."""
+                       reference: HardSets | None = None, progress: Progress | None = None) -> HardSets:
+    """Hard sets of n_models models of identifier `name`, thresholded by config.threshold (the baseline computed if
+    needed)."""
     identification = identify(dataset, config, name, n_models, progress=progress)
     return threshold_identification(dataset, config, identification, reference=reference)
 
 
 def threshold_identification(dataset: Dataset, config: Config, identification: Identification, *,
-                             reference: torch.Tensor | None = None) -> torch.Tensor:
-    """Hard masks [K, N] from an identification; like_stragglers trains the paired baseline sets when not given."""
+                             reference: HardSets | None = None) -> HardSets:
+    """Hard sets from an identification; like_stragglers trains the paired baseline sets when not given."""
+    n_models = (identification.hard if identification.scores is None else identification.scores).shape[0]
     needs_reference = identification.hard is None and config.threshold.method == "like_stragglers"
     if reference is None and needs_reference:
-        reference = identify(dataset, config, BASELINE, identification.scores.shape[0]).hard
-    return compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold, reference=reference)
+        reference = threshold_identification(dataset, config, identify(dataset, config, BASELINE, n_models))
+    diverged = diverged_of(identification.details, n_models)
+    if needs_reference:
+        diverged = diverged | reference.diverged
+    hard = compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold,
+                             reference=None if reference is None else reference.hard)
+    return HardSets(hard & ~diverged.unsqueeze(1), diverged)
 
 
-def count_table(class_counts: torch.Tensor) -> pd.DataFrame:
-    """Hard samples per class (rows) and seed (columns seed_k) from counts [K, C], plus a total row."""
-    frame = pd.DataFrame(class_counts.t().numpy(), columns=[f"seed_{k}" for k in range(len(class_counts))])
+def count_table(class_counts: torch.Tensor, seeds: list[int] | None = None) -> pd.DataFrame:
+    """Hard samples per class (rows) and seed (columns seed_k, k from `seeds`, default 0..K-1) from counts [K, C],
+    plus a total row."""
+    seeds = list(range(len(class_counts))) if seeds is None else seeds
+    frame = pd.DataFrame(class_counts.t().numpy(), columns=[f"seed_{k}" for k in seeds])
     frame.insert(0, "class", [str(c) for c in range(class_counts.shape[1])])
     total = frame.drop(columns="class").sum().to_frame().T
     total.insert(0, "class", "total")

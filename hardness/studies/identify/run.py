@@ -8,9 +8,11 @@ import pandas as pd
 
 from hardness import schema
 from hardness.config import Config
+from hardness.divergence import report_diverged
 from hardness.identifiers import get_identifier
 from hardness.metrics import score_label_noise
 from hardness.progress import Progress
+from hardness.resources import require_memory
 from hardness.session import open_session
 from hardness.studies.identify.identification import count_table, identify, threshold_identification
 from hardness.tables import build_hard_set_table
@@ -36,26 +38,30 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
     name = config.identifier.name
     get_identifier(name)
     session = open_session(config)
+    require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
     with session.run(f"identify-{name}-{dataset.name}", schema.Kind.IDENTIFY, identifier=name) as parent:
         identification = identify(dataset, config, name, config.seeds, progress=progress)
-        hard_sets = threshold_identification(dataset, config, identification)
-        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped)} for k, row in enumerate(hard_sets)])
-        for k, row in enumerate(hard_sets):
+        sets = threshold_identification(dataset, config, identification)
+        report_diverged(sets.diverged, f"{name} models")
+        seeds, hard_sets = (~sets.diverged).nonzero().flatten().tolist(), sets.kept
+        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped)}
+                              for k, row in zip(seeds, hard_sets)])
+        for k, row in zip(seeds, hard_sets):
             scores = None if identification.scores is None else identification.scores[k]
             table = build_hard_set_table(dataset, row, scores=scores)
             tracker.log_table(parent, table, schema.hard_set_table(k))
         if identification.scores is not None:
-            score_frame = pd.DataFrame(identification.scores.t().numpy(),
-                                       columns=[f"seed_{k}" for k in range(len(hard_sets))])
+            score_frame = pd.DataFrame(identification.scores[seeds].t().numpy(), columns=[f"seed_{k}" for k in seeds])
             score_frame.insert(0, "original_index", dataset.index.numpy())
             score_frame.insert(1, "label", dataset.y.numpy())
             tracker.log_table(parent, score_frame, schema.SCORES)
         class_counts = count_per_class(hard_sets, dataset.y, dataset.n_classes)
-        counts = count_table(class_counts)
+        counts = count_table(class_counts, seeds)
         tracker.log_table(parent, counts, schema.COUNTS_PER_CLASS)
         sizes = hard_sets.sum(1).float()
-        metrics = {"hard/count_mean": float(sizes.mean()), "hard/count_std": float(sizes.std(correction=0))}
+        metrics = {"hard/count_mean": float(sizes.mean()), "hard/count_std": float(sizes.std(correction=0)),
+                   schema.DIVERGED_COUNT: float(sets.diverged.sum())}
         metrics |= {f"hard/class_{c}": float(v) for c, v in enumerate(class_counts.float().mean(0))}
         if not noise.drop(columns="seed").empty:
             metrics |= {f"{k}_mean": float(v) for k, v in noise.drop(columns="seed").mean().items()}

@@ -17,6 +17,7 @@ import torch
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import DivergenceGuard
 from hardness.engine import Engine
 from hardness.metrics import compute_classification_metrics
 from hardness.models import build_ensemble
@@ -41,11 +42,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class CellResult:
-    """A cell's split and its metrics per initialisation: {'acc/hard': array[inits], ...}."""
+    """A cell's split, its metrics per initialisation {'acc/hard': array[inits], ...} (NaN for an initialisation
+    whose training diverged) and which initialisations diverged [inits]."""
 
     cell: Cell
     split: ImbalanceSplit
     metrics: dict[str, np.ndarray]
+    diverged: np.ndarray
 
 
 def build_cells(config: Config, n_hard_sets: int) -> list[Cell]:
@@ -118,10 +121,18 @@ def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor, ce
         masks = build_train_masks([split for split in splits for _ in range(inits)], dataset.n_samples)
         used = masks.any(0)
         ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(batch))
-        hooks = [] if progress is None else [
-            EpochProgress(progress, len(plan) * epochs, offset=number * epochs, status=f"batch {number + 1}/{len(plan)}")]
+        guard = DivergenceGuard(ensemble.n_models, epochs)
+        hooks = [guard] if progress is None else [guard, EpochProgress(
+            progress, len(plan) * epochs, offset=number * epochs, status=f"batch {number + 1}/{len(plan)}")]
         fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used],
                             hooks=hooks, seed=config.seed)
         predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
-        yield [CellResult(cell, split, score_cell(predictions[i * inits:(i + 1) * inits], dataset.y, split))
-               for i, (cell, split) in enumerate(zip(batch, splits))]
+        diverged = guard.diverged.numpy()
+        results = []
+        for i, (cell, split) in enumerate(zip(batch, splits)):
+            rows = slice(i * inits, (i + 1) * inits)
+            metrics = score_cell(predictions[rows], dataset.y, split)
+            for values in metrics.values():
+                values[diverged[rows]] = np.nan
+            results.append(CellResult(cell, split, metrics, diverged[rows]))
+        yield results

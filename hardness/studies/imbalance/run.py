@@ -2,7 +2,9 @@
 
 One parent run per (config, identifier); one child run per grid cell, tagged `hardness.cell`. Rerunning
 the same config reopens that parent and skips cells already FINISHED; cells of a batch that was
-interrupted have no finished run and are trained again.
+interrupted have no finished run and are trained again. Hard sets of identification models that diverged get no
+cells; grid models that diverge are left out of their cell's metrics (a cell whose every model diverged is not
+logged), and when every model diverged the run fails (exit 4).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import pandas as pd
 import torch
 
 from hardness import schema
+from hardness.checks import check_grid_sets
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import report_diverged
 from hardness.identifiers import get_identifier
 from hardness.progress import Progress
+from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
-from hardness.studies.identify.identification import identify_hard_sets
+from hardness.studies.identify.identification import HardSets, identify_hard_sets
 from hardness.studies.imbalance.grid import CellResult, build_cells, evaluate_cells
 from hardness.tracking import Tracker
 
@@ -44,23 +49,34 @@ def run_imbalance(config: Config, *, progress: Progress | None = None) -> GridSu
     name = config.identifier.name
     get_identifier(name)
     session = open_session(config)
+    require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config)),
+                   lever="lower imbalance.models_per_batch or --hard-sets")
     key = resume_key(config, "imbalance", name)
     with session.run(f"imbalance-{name}-{session.dataset.name}", schema.Kind.IMBALANCE, identifier=name,
                      key=key) as parent:
         hard_sets = identify_hard_sets(session.dataset, config, name, config.imbalance.hard_sets, progress=progress)
+        report_diverged(hard_sets.diverged, f"{name} models")
         return run_grid(session, parent, name, hard_sets, progress=progress)
 
 
-def run_grid(session: Session, parent: str, identifier: str, hard_sets: torch.Tensor, *,
+def run_grid(session: Session, parent: str, identifier: str, hard_sets: HardSets, *,
              progress: Progress | None = None) -> GridSummary:
-    """Run the cells not yet FINISHED under `parent`, log each as a child run, return all cells."""
+    """Run the cells not yet FINISHED under `parent` (none for a left-out hard set), log each as a child run, return
+    all cells."""
     tracker, dataset = session.tracker, session.dataset
-    tracker.log_table(parent, _hard_set_table(dataset, hard_sets), schema.HARD_SETS)
+    tracker.log_table(parent, _hard_set_table(dataset, hard_sets.hard), schema.HARD_SETS)
+    check_grid_sets(hard_sets.hard, session.config, identifier, left_out=hard_sets.diverged)
     done = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
-    cells = [cell for cell in build_cells(session.config, len(hard_sets)) if cell.key not in done]
-    for results in evaluate_cells(dataset, session.config, hard_sets, cells, progress=progress):
+    cells = [cell for cell in build_cells(session.config, len(hard_sets.hard))
+             if cell.key not in done and not hard_sets.diverged[cell.hard_set]]
+    diverged = []
+    for results in evaluate_cells(dataset, session.config, hard_sets.hard, cells, progress=progress):
         for result in results:
-            _log_cell(session, parent, identifier, result)
+            diverged.append(result.diverged)
+            if not result.diverged.all():
+                _log_cell(session, parent, identifier, result)
+    if diverged:
+        report_diverged(torch.from_numpy(np.concatenate(diverged)), "grid models")
     children = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
     frame = _cells_frame(tracker, list(children.values()))
     tracker.log_table(parent, frame, schema.CELLS)
@@ -80,7 +96,8 @@ def _log_cell(session: Session, parent: str, identifier: str, result: CellResult
     metrics |= {f"{name}{schema.STD_SUFFIX}": float(np.nanstd(values)) for name, values in result.metrics.items()}
     with session.run(f"cell-{cell.key}", schema.Kind.IMBALANCE, identifier=identifier, parent_run_id=parent,
                      params=params, tags={schema.CELL: cell.key}) as child:
-        tracker.log_metrics(child, {k: v for k, v in metrics.items() if np.isfinite(v)})
+        tracker.log_metrics(child, {k: v for k, v in metrics.items() if np.isfinite(v)}
+                            | {schema.DIVERGED_COUNT: float(result.diverged.sum())})
         tracker.log_table(child, pd.DataFrame({"init": range(config.imbalance.inits), **result.metrics}),
                           schema.METRICS_PER_INIT)
         tracker.log_table(child, _split_table(session.dataset, result), schema.SPLIT)

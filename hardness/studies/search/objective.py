@@ -32,6 +32,7 @@ import torch
 from hardness import schema
 from hardness.config import Config, SearchConfig
 from hardness.data import Dataset
+from hardness.divergence import diverged_of, report_diverged
 from hardness.errors import HardnessError
 from hardness.identifiers import get_identifier
 from hardness.identifiers.base import RuleIdentifier
@@ -62,26 +63,33 @@ def score_gaps(dataset: Dataset, config: Config, hard_sets: torch.Tensor) -> Ite
 
 @dataclass(frozen=True)
 class SearchProblem:
-    """What every trial of one process shares: the data, the config, and scores [K, N] or a rule identifier's record."""
+    """What every trial of one process shares: the data, the config, and scores [K, N] or a rule identifier's record
+    (with `diverged` [K]); `kept` [K'] are the models whose training did not diverge, the only ones a trial uses."""
 
     dataset: Dataset
     config: Config
     scores: torch.Tensor | None = None
     history: Any = None
+    kept: torch.Tensor | None = None
 
 
 def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = None) -> SearchProblem:
-    """Identify once with the first imbalance.hard_sets model seeds (the same seeds `hardness benchmark` uses)."""
+    """Identify once with the first imbalance.hard_sets model seeds (the same seeds `hardness benchmark` uses); models
+    that diverged are left out (a warning), and when all did there is nothing to search (ComputationFailed)."""
     name = config.identifier.name
     identifier = get_identifier(name)
     seeds = derive_model_seeds(config.seed, config.imbalance.hard_sets)
     if isinstance(identifier, RuleIdentifier):
-        return SearchProblem(dataset, config, history=identifier.record(dataset, config, seeds, progress=progress))
+        history = identifier.record(dataset, config, seeds, progress=progress)
+        report_diverged(history.diverged, f"{name} models")
+        return SearchProblem(dataset, config, history=history, kept=(~history.diverged).nonzero().flatten())
     if identifier.kind != "scores":
         raise HardnessError(f"identifier {name!r} gives hard sets but no scores: the search tunes score thresholds "
                             f"(or the stragglers' inversion rule)")
-    scores = identifier.identify(dataset, config, seeds, progress=progress).scores
-    return SearchProblem(dataset, config, scores=scores)
+    identification = identifier.identify(dataset, config, seeds, progress=progress)
+    diverged = diverged_of(identification.details, len(seeds))
+    report_diverged(diverged, f"{name} models")
+    return SearchProblem(dataset, config, scores=identification.scores[~diverged])
 
 
 def suggest_hard_sets(trial: optuna.Trial, problem: SearchProblem) -> torch.Tensor:
@@ -94,8 +102,9 @@ def suggest_hard_sets(trial: optuna.Trial, problem: SearchProblem) -> torch.Tens
             "smoothing": trial.suggest_int("smoothing", 1, 10),
             "mode": trial.suggest_categorical("mode", ["own", "last"])})
         found = problem.history.derive(labels, rule)
-        trial.set_user_attr("not_inverted", float((found.inversion_epoch < 0).sum(1).float().mean()))
-        return found.hard
+        kept = problem.kept if problem.kept is not None else torch.arange(len(found.hard))
+        trial.set_user_attr("not_inverted", float((found.inversion_epoch[kept] < 0).sum(1).float().mean()))
+        return found.hard[kept]
     # reaching below the minimum lets the sampler learn where feasibility ends
     low = max(config.search.min_hard_fraction / 2, 1 / problem.dataset.n_samples)
     fraction = trial.suggest_float("fraction", low, config.search.max_hard_fraction, log=True)

@@ -17,6 +17,7 @@ setup is refused instead of mixing trials. Each trial is a child run; its id is 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +28,12 @@ from hardness import schema
 from hardness.config import Config
 from hardness.identifiers import get_identifier
 from hardness.progress import Progress
+from hardness.redaction import redact_url, url_digest
+from hardness.resources import grid_models, require_memory
 from hardness.session import open_session
 from hardness.studies.search.objective import SearchProblem, compute_constraints, objective, precompute
 from hardness.studies.search.study import (RUN_ID_ATTR, check_study_config, open_storage, open_study,
-                                           trials_frame)
+                                           silence_interrupted_trials, trials_frame)
 from hardness.tracking import Tracker
 
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -93,17 +96,21 @@ def run_search(config: Config, *, progress: Progress | None = None,
     name = config.identifier.name
     get_identifier(name)
     session = open_session(config)
+    require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config, 1)),
+                   lever="lower --hard-sets, imbalance.inits or imbalance.models_per_batch")
     tracker, dataset = session.tracker, session.dataset
     storage_url = config.search.storage or default_storage(tracker)
     storage = open_storage(storage_url, reserved=tracker.db_path, on_stale_run=lambda run: _fail_run(tracker, run))
     study_name = config.search.study_name or f"{name}-{dataset.name}-{dataset.fingerprint[:8]}"
     study, created = open_study(storage, study_name, seed=config.seed, pruner=pruner)
     check_study_config(study, config)
-    key = f"search|{storage_url}|{study_name}"
-    study_tags = {schema.STUDY_NAME: study_name, schema.STUDY_STORAGE: storage_url, schema.STUDY_DIRECTION: "maximize"}
+    key = f"search|{url_digest(storage_url)}|{study_name}"  # a digest: the URL may hold a password
+    study_tags = {schema.STUDY_NAME: study_name, schema.STUDY_STORAGE: redact_url(storage_url),
+                  schema.STUDY_DIRECTION: "maximize"}
     existing = find_parent_run(tracker, study, key, created=created)
+    silence_interrupted_trials()
     with session.run(f"search-{study_name}", schema.Kind.SEARCH, identifier=name, key=key, resume_run_id=existing,
-                     tags=study_tags) as parent:
+                     tags=study_tags, worker=uuid.uuid4().hex[:12]) as parent:
         if study.user_attrs.get(PARENT_ATTR) is None or created:
             study.set_user_attr(PARENT_ATTR, parent)
         problem = precompute(dataset, config, progress=progress)
@@ -126,7 +133,7 @@ def run_search(config: Config, *, progress: Progress | None = None,
         study.optimize(tracked, n_trials=config.search.trials, callbacks=[after_trial])
         trials = trials_frame(study)
         log_study(tracker, parent, study, trials)
-    return SearchSummary(parent, study_name, storage_url, trials, done)
+    return SearchSummary(parent, study_name, redact_url(storage_url), trials, done)
 
 
 def _fail_run(tracker: Tracker, run_id: str) -> None:

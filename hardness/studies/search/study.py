@@ -8,6 +8,7 @@ computed under another setup.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import warnings
@@ -21,7 +22,8 @@ import pandas as pd
 
 from hardness import schema
 from hardness.config import Config, flatten
-from hardness.errors import HardnessError
+from hardness.errors import EnvironmentProblem, UserError
+from hardness.redaction import redact, redact_url
 
 CONFIG_ATTR = "hardness_config"
 RUN_ID_ATTR = "mlflow_run_id"
@@ -73,15 +75,21 @@ def open_storage(url: str, *, reserved: Path | None = None,
 
     Heartbeats let a later worker mark a killed worker's trial FAILED (and its MLflow run with it)
     instead of leaving it RUNNING forever. Two processes creating a new database at once race on the
-    schema; the loser simply retries.
+    schema; the loser simply retries. A malformed URL is a UserError; a storage that cannot be reached, read,
+    written or whose driver is missing is an EnvironmentProblem. Messages show the URL with its password masked.
     """
-    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
+    shown = redact_url(url)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///").split("?")[0]).resolve()
         if path == reserved:
-            raise HardnessError(f"Optuna storage {url!r} is the MLflow database: give the study its own file")
-        path.parent.mkdir(parents=True, exist_ok=True)
+            raise UserError(f"Optuna storage {shown!r} is the MLflow database: give the study its own file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EnvironmentProblem(f"cannot create the folder {path.parent} for the Optuna storage "
+                                     f"({error.strerror}): create it, or pass another --storage") from None
 
     def end_mlflow_run(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if on_stale_run is not None and RUN_ID_ATTR in trial.user_attrs:
@@ -95,12 +103,49 @@ def open_storage(url: str, *, reserved: Path | None = None,
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=60, grace_period=180,
                                                   heartbeat_stale_trial_callback=end_mlflow_run)
         except (IntegrityError, OperationalError) as error:
-            if attempt == 4:
-                raise HardnessError(f"cannot open Optuna storage {url!r}: {error}") from None
+            racing = isinstance(error, IntegrityError) or "already exists" in str(error) or "locked" in str(error)
+            if attempt == 4 or not racing:
+                raise EnvironmentProblem(f"cannot open Optuna storage {shown}: {_first_line(error, url)}") from None
             time.sleep(0.2 + random.random() * attempt)
-        except (SQLAlchemyError, ImportError, ValueError) as error:
-            raise HardnessError(f"cannot open Optuna storage {url!r}: {error}") from None
+        except (ArgumentError, ValueError) as error:
+            raise UserError(f"Optuna storage {shown!r} is not a valid database URL: {_first_line(error, url)}") from None
+        except ImportError as error:
+            cause = error.__cause__ or error
+            raise EnvironmentProblem(f"cannot open Optuna storage {shown}: its database driver is not installed "
+                                     f"({_first_line(cause, url)}); install it (PostgreSQL: pip install "
+                                     f"'psycopg[binary]')") from None
+        except SQLAlchemyError as error:
+            raise EnvironmentProblem(f"cannot open Optuna storage {shown}: {_first_line(error, url)}") from None
     raise AssertionError("unreachable")
+
+
+def _first_line(error: BaseException, url: str) -> str:
+    """The first line of an error's message (drivers add SQL and links below it), secrets of `url` masked."""
+    lines = str(error).strip().splitlines()
+    return redact(lines[0] if lines else type(error).__name__, url)
+
+
+class _NotInterrupts(logging.Filter):
+    """Drops Optuna's two warnings on a trial stopped by Ctrl-C or a stop signal ('Trial N failed with parameters ...
+    KeyboardInterrupt' with its traceback, then 'Trial N failed with value None'): the CLI says it in one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._interrupted: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trial = record.getMessage().partition(" failed")[0]  # "Trial 12"
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self._interrupted.add(trial)
+        return trial not in self._interrupted
+
+
+_NOT_INTERRUPTS = _NotInterrupts()
+
+
+def silence_interrupted_trials() -> None:
+    """Keep Optuna from logging a trial stopped by Ctrl-C or a stop signal (idempotent)."""
+    logging.getLogger("optuna.study._optimize").addFilter(_NOT_INTERRUPTS)
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, *, seed: int,
@@ -114,7 +159,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, *, seed: int,
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         if study.direction != optuna.study.StudyDirection.MAXIMIZE or len(study.directions) != 1:
-            raise HardnessError(f"study {name!r} exists but does not maximise one value: pick another --study-name") from None
+            raise UserError(f"study {name!r} exists but does not maximise one value: pick another --study-name") from None
         return study, False
 
 
@@ -133,7 +178,7 @@ def check_study_config(study: optuna.Study, config: Config) -> None:
     differences = [f"{k}={recorded.get(k)!r} there, {current.get(k)!r} here"
                    for k in sorted(set(recorded) | set(current)) if recorded.get(k) != current.get(k)]
     if differences:
-        raise HardnessError(f"study {study.study_name!r} was run with another config ({'; '.join(differences[:4])}): "
+        raise UserError(f"study {study.study_name!r} was run with another config ({'; '.join(differences[:4])}): "
                             f"use the same config or another --study-name")
 
 

@@ -1,9 +1,10 @@
 """`hardness run`: identify stragglers with K seeds and track everything in MLflow.
 
 One parent run per invocation (full resolved config, summary, combined tables) and one child run per
-seed (radius curves as step metrics, inversion epochs, straggler counts and indices), so seeds sit
-side by side in the MLflow UI. Training happens inside the parent run: a crash or Ctrl-C ends it
-FAILED or KILLED, never FINISHED.
+seed (radius curves and training loss as step metrics, inversion epochs, straggler counts and indices), so
+seeds sit side by side in the MLflow UI. Training happens inside the parent run: a crash or Ctrl-C ends it
+FAILED or KILLED, never FINISHED. Seeds whose training diverged are logged (tagged `hardness.diverged`) but
+left out of the summary; when all diverged the parent ends FAILED (exit 4).
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import torch
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
 from hardness.metrics import score_label_noise
 from hardness.progress import Progress
+from hardness.redaction import redact_url
 from hardness.seeds import derive_model_seeds
+from hardness.resources import require_memory
 from hardness.session import Session, open_session
 from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
 
 
 @dataclass(frozen=True)
 class StragglerSummary:
-    """What `hardness run` reports: run ids, per-class table and totals."""
+    """What `hardness run` reports: run ids, per-class table and totals (None for the seeds that diverged)."""
 
     parent_run_id: str
     child_run_ids: list[str]
@@ -36,15 +40,16 @@ class StragglerSummary:
     dataset: str
     n_samples: int
     per_class: pd.DataFrame
-    straggler_counts: list[int]
-    inversion_epochs: list[list[int]]
+    straggler_counts: list[int | None]
+    inversion_epochs: list[list[int] | None]
+    diverged: list[int]
 
     def to_dict(self) -> dict:
         return {
             "parent_run_id": self.parent_run_id, "child_run_ids": self.child_run_ids,
             "experiment": self.experiment, "tracking_uri": self.tracking_uri, "dataset": self.dataset,
             "n_samples": self.n_samples, "straggler_counts": self.straggler_counts,
-            "inversion_epochs": self.inversion_epochs,
+            "inversion_epochs": self.inversion_epochs, "diverged": self.diverged,
             "per_class": self.per_class.to_dict(orient="records"),
         }
 
@@ -52,6 +57,7 @@ class StragglerSummary:
 def run_stragglers(config: Config, *, config_file: Path | None = None, progress: Progress | None = None) -> StragglerSummary:
     """Load data, train config.seeds models at once, find stragglers, log parent + child runs."""
     session = open_session(config)
+    require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
     model_seeds = derive_model_seeds(config.seed, config.seeds)
     name = f"stragglers-{dataset.name}-seed{config.seed}"
@@ -59,25 +65,34 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
         logged = [_log_model(session, parent, run, k, model_seeds[k]) for k in range(len(model_seeds))]
         children = [child for child, _ in logged]
+        _log_loss(session, parent, run)
+        report_diverged(run.diverged, "seeds")
         stragglers = pd.concat([table.assign(model=k) for k, (_, table) in enumerate(logged)], ignore_index=True)
-        per_class = summarise_inversions(run.inversion_epoch, run.hard, dataset.y)
-        _log_summary(session, parent, run, per_class)
+        converged = run.converged()
+        per_class = summarise_inversions(converged.inversion_epoch, converged.hard, dataset.y)
+        _log_summary(session, parent, converged, per_class)
         tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
+    diverged = run.diverged.tolist()
     return StragglerSummary(
-        parent, children, config.tracking.experiment, tracker.uri, dataset.name, dataset.n_samples, per_class,
-        run.hard.sum(1).tolist(), run.inversion_epoch.tolist())
+        parent, children, config.tracking.experiment, redact_url(tracker.uri), dataset.name, dataset.n_samples, per_class,
+        [None if gone else count for gone, count in zip(diverged, run.hard.sum(1).tolist())],
+        [None if gone else epochs for gone, epochs in zip(diverged, run.inversion_epoch.tolist())],
+        run.diverged.nonzero().flatten().tolist())
 
 
 def _log_model(session: Session, parent: str, run: StragglerRun, k: int, model_seed: int) -> tuple[str, pd.DataFrame]:
-    """One child run for model k: curves, inversion epochs, straggler counts and indices (returned too)."""
+    """One child run for model k: curves, training loss, inversion epochs, straggler counts and indices (returned
+    too), and whether it diverged."""
     tracker, dataset = session.tracker, session.dataset
     params = {**session.config.flat(), "model.index": k, "model.seed": model_seed}
+    diverged = bool(run.diverged[k])
     with session.run(f"seed-{k}", schema.Kind.STRAGGLERS, parent_run_id=parent, params=params,
-                     tags={schema.GROUP: parent}) as child:
+                     tags={schema.GROUP: parent, schema.DIVERGED: str(diverged).lower()}) as child:
         radii = run.radii[:, k]
         observed = ~torch.isnan(radii).all(1)
-        tracker.log_series(child, {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist()
-                                   for c in range(dataset.n_classes)}, observed.nonzero().squeeze(1).tolist())
+        curves = {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist() for c in range(dataset.n_classes)}
+        curves[schema.LOSS] = run.loss[observed, k].tolist()
+        tracker.log_series(child, curves, observed.nonzero().squeeze(1).tolist())
         tracker.log_metrics(child, _model_metrics(dataset, run, k))
         hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
         hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
@@ -91,7 +106,10 @@ def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, flo
     hard = run.hard[k]
     counts = torch.bincount(dataset.y[hard], minlength=dataset.n_classes)
     metrics: dict[str, float] = {schema.STRAGGLER_COUNT: float(hard.sum()),
-                                 schema.CLASSES_NOT_INVERTED: float((run.inversion_epoch[k] < 0).sum())}
+                                 schema.CLASSES_NOT_INVERTED: float((run.inversion_epoch[k] < 0).sum()),
+                                 schema.DIVERGED_COUNT: float(run.diverged[k])}
+    if run.diverged[k]:
+        metrics[schema.DIVERGED_EPOCH] = float((~torch.isnan(run.loss[:, k])).sum() - 1)
     for c in range(dataset.n_classes):
         metrics[schema.per_class(schema.STRAGGLERS, c)] = float(counts[c])
         if run.inversion_epoch[k, c] >= 0:
@@ -99,6 +117,16 @@ def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, flo
             metrics[schema.per_class(schema.INVERSION_ATTEMPT, c)] = float(run.attempt[k, c])
     metrics.update(score_label_noise(hard, dataset.is_flipped))
     return metrics
+
+
+def _log_loss(session: Session, parent: str, run: StragglerRun) -> None:
+    """On the parent: the number of diverged models and the mean training loss per epoch over the others (over
+    all when every model diverged), as one batch."""
+    loss = run.loss[:, ~run.diverged] if not bool(run.diverged.all()) else run.loss
+    observed = ~torch.isnan(loss).all(1)
+    session.tracker.log_series(parent, {schema.LOSS_MEAN: loss[observed].nanmean(1).tolist()},
+                               observed.nonzero().squeeze(1).tolist())
+    session.tracker.log_metrics(parent, {schema.DIVERGED_COUNT: float(run.diverged.sum())})
 
 
 def _log_summary(session: Session, parent: str, run: StragglerRun, per_class: pd.DataFrame) -> None:

@@ -1,0 +1,118 @@
+"""The resource guard: estimate a fit's peak memory before training and refuse a request the machine cannot hold.
+
+Models x samples decide it (`estimate_fit_bytes`, pure): per model the parameters, their gradients, the optimiser's
+state and the copies the engine keeps (the caller's ensemble, the training one, the final one); per chunk of samples
+the reused buffers of every layer's activations and deltas [K, width, chunk] and of the logits [K, C, chunk]; per
+(model, sample) the training mask and sample weights, the observations [K, N] and, when stragglers are watched, the
+correctness history; per epoch the loss [E+1, K] and radii [E+1, K, C]; the final logits [K, N, C] when predicted.
+An estimate, within a small factor of the measured peak (tests/test_resources.py). The guard refuses rather than
+splitting the models into sequential groups: a group's matrix products round differently, so results would change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardness.config import Config, ModelConfig, TrainConfig
+from hardness.data import Dataset
+from hardness.errors import UserError
+
+FLOAT = 4
+MEMINFO = Path("/proc/meminfo")
+CGROUP_LIMITS = ((Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")),  # cgroup v2
+                 (Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
+                  Path("/sys/fs/cgroup/memory/memory.usage_in_bytes")))
+NO_LIMIT = 2 ** 60
+"""cgroup v1 writes 'no limit' as a number near 2^63."""
+
+
+@dataclass(frozen=True)
+class FitShape:
+    """What sizes one engine fit: K models, N samples of D features and C classes; `watched` records radii and the
+    correctness history every epoch (stragglers), `predicted` computes final logits over all samples."""
+
+    n_models: int
+    n_samples: int
+    n_features: int
+    n_classes: int
+    watched: bool = True
+    predicted: bool = True
+
+
+def estimate_fit_bytes(shape: FitShape, model: ModelConfig, train: TrainConfig) -> int:
+    """Estimated peak bytes of one fit of `shape` (module docstring), the data itself excluded."""
+    k, n, d, c = shape.n_models, shape.n_samples, shape.n_features, shape.n_classes
+    sizes = [d] + [model.width] * model.depth + [c]
+    params = sum(fan_in * out + out for fan_in, out in zip(sizes, sizes[1:]))
+    states = {"sgd": (2 if train.momentum else 0), "adam": 3}[train.optimizer] + (1 if train.weight_decay else 0)
+    per_model = params * (5 + states) * FLOAT  # 3 copies, the gradients and the first layer's unfolded gradient
+    chunk = min(train.chunk_size, n)
+    per_column = model.width * (model.depth + 4) + 3 * c  # activations, deltas, slope, unit; logits, exp, gradient
+    buffers = k * chunk * per_column * FLOAT
+    if train.batch_size is not None:
+        batch = min(train.batch_size, n)
+        buffers += k * batch * (d + per_column) * FLOAT  # the gathered mini-batch [K, B, D] and its activations
+    per_pair = 2 + FLOAT + 2  # training mask (twice), sample weights, correctness (observed and reordered)
+    if shape.watched:
+        per_pair += 3 + 2 * FLOAT  # history: current and initial state, changed mask; about two stored flips
+    if shape.predicted:
+        per_pair += c * FLOAT
+    epochs = (train.epochs + 1) * k * (1 + (c if shape.watched else 0)) * FLOAT
+    return per_model * k + buffers + k * n * per_pair + epochs
+
+
+def parse_meminfo(text: str) -> int | None:
+    """MemAvailable of /proc/meminfo in bytes, None when it is not there."""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemAvailable":
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def parse_cgroup(limit: str, usage: str) -> int | None:
+    """Bytes a cgroup still allows (limit minus usage), None without a limit ('max', or v1's huge number)."""
+    limit = limit.strip()
+    if limit == "max" or int(limit) >= NO_LIMIT:
+        return None
+    return max(0, int(limit) - int(usage.strip()))
+
+
+def read_available_bytes() -> int | None:
+    """Memory this process can still use: the least of MemAvailable and what its cgroup allows; None if unknown."""
+    found = []
+    if MEMINFO.is_file():
+        found.append(parse_meminfo(MEMINFO.read_text()))
+    for limit, usage in CGROUP_LIMITS:
+        if limit.is_file() and usage.is_file():
+            found.append(parse_cgroup(limit.read_text(), usage.read_text()))
+            break
+    known = [value for value in found if value is not None]
+    return min(known) if known else None
+
+
+def format_bytes(size: float) -> str:
+    return f"{size / 2 ** 30:.1f} GiB" if size >= 2 ** 30 else f"{size / 2 ** 20:.0f} MiB"
+
+
+def check_memory(needed: int, available: int | None, what: str, lever: str) -> None:
+    """Refuse (UserError, exit 2) when `needed` bytes exceed `available` (unknown: allowed)."""
+    if available is not None and needed > available:
+        raise UserError(f"{what} needs about {format_bytes(needed)} of memory but {format_bytes(available)} is "
+                        f"available: {lever}")
+
+
+def grid_models(config: Config, cells_per_hard_set: int | None = None) -> int:
+    """The most models one imbalance-grid ensemble trains at once (plan_batches: models_per_batch // inits cells)."""
+    imbalance = config.imbalance
+    cells = imbalance.hard_sets * (cells_per_hard_set or len(imbalance.train_ratios) * len(imbalance.fractions))
+    return min(max(1, imbalance.models_per_batch // imbalance.inits), cells) * imbalance.inits
+
+
+def require_memory(config: Config, dataset: Dataset, n_models: int, *, lever: str) -> None:
+    """Refuse a study whose largest fit (n_models models on the whole dataset, watched and predicted) would not fit in
+    the memory available now; `lever` says which option to lower."""
+    shape = FitShape(n_models, dataset.n_samples, dataset.n_features, dataset.n_classes)
+    check_memory(estimate_fit_bytes(shape, config.model, config.train), read_available_bytes(),
+                 f"training {n_models} models on {dataset.n_samples} samples", lever)
