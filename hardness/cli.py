@@ -14,8 +14,9 @@ from typing import Annotated, Optional
 import typer
 
 from hardness import __version__
-from hardness.catalogue import DATASETS, IDENTIFIERS
+from hardness.catalogue import DATASETS, IDENTIFIERS, INJECTION_TYPES
 from hardness.errors import HardnessError
+from hardness.heartbeat import STALE_AFTER_S
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
                   help="Find the hard samples (stragglers) in a dataset and measure how they distort test accuracy.")
@@ -77,7 +78,10 @@ OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "see
                  "epochs": "train.epochs", "data_root": "data.root", "tracking_uri": "tracking.uri",
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
                  "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
-                 "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name"}
+                 "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name",
+                 "detect_identifiers": "detect.identifiers", "types": "detect.types", "rates": "detect.rates"}
+LISTED_OPTIONS = ("identifiers", "detect_identifiers", "types", "rates")
+"""Options given as comma-separated lists."""
 
 
 def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
@@ -88,7 +92,7 @@ def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
     for name, value in options.items():
         if value is None:
             continue
-        if name == "identifiers":
+        if name in LISTED_OPTIONS:
             value = [part.strip() for part in value.split(",") if part.strip()]
         overrides.append(f"{OPTION_FIELDS[name]}={json.dumps(str(value) if isinstance(value, Path) else value)}")
     return load_config(config, [*overrides, *(set_ or [])])
@@ -173,8 +177,8 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
 
 
 IdentifiersOption = Annotated[Optional[str], typer.Option(
-    help=f"Comma-separated identifiers to compare, from: {', '.join(IDENTIFIERS)}.",
-    autocompletion=_completion(IDENTIFIERS, listed=True))]
+    help=f"Comma-separated identifiers to compare, from: {', '.join(IDENTIFIERS)}; or all.",
+    autocompletion=_completion((*IDENTIFIERS, "all"), listed=True))]
 
 
 @app.command()
@@ -200,6 +204,39 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
 
     print_table(format_headline(summary.headline), title="Identifiers compared (mean over grid cells and hard sets)")
     typer.echo(f"MLflow run {summary.parent_run_id}")
+
+
+DetectIdentifiersOption = Annotated[Optional[str], typer.Option(
+    "--identifiers", help=f"Comma-separated identifiers that must find the injected samples, or all (the default), "
+                          f"from: {', '.join(IDENTIFIERS)}.", autocompletion=_completion(IDENTIFIERS, listed=True))]
+TypesOption = Annotated[Optional[str], typer.Option(
+    help=f"Comma-separated injection types, from: {', '.join(INJECTION_TYPES)}.",
+    autocompletion=_completion(INJECTION_TYPES, listed=True))]
+RatesOption = Annotated[Optional[str], typer.Option(help="Comma-separated injection rates, e.g. 0.05,0.1,0.2.")]
+
+
+@app.command()
+def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption = None, types: TypesOption = None,
+           rates: RatesOption = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
+           seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
+           data_root: DataRootOption = None, tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
+           set_: SetOption = None, as_json: JsonOption = False) -> None:
+    """Inject label noise, atypical and out-of-distribution samples; score how well each identifier finds them."""
+    from hardness.console import print_json, print_table, progress_bar
+    from hardness.studies.detect.run import run_detect
+
+    with reported_errors(as_json):
+        resolved = _resolve(config, set_, detect_identifiers=identifiers, types=types, rates=rates, dataset=dataset,
+                            subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs, data_root=data_root,
+                            tracking_uri=tracking_uri, experiment=experiment)
+        with progress_bar("detect", enabled=not as_json) as progress:
+            summary = run_detect(resolved, progress=progress)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    print_table(summary.summary, title="Detection AUROC of the ensemble per injection type (mean over rates)")
+    units = summary.detection[["injection", "rate"]].drop_duplicates()
+    typer.echo(f"{len(units)} units ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
 
 
 TrialsOption = Annotated[Optional[int], typer.Option(help="Trials this process runs.")]
@@ -250,6 +287,21 @@ def datasets(data_root: DataRootOption = Path("data"), as_json: JsonOption = Fal
 
 
 @app.command()
+def identifiers(as_json: JsonOption = False) -> None:
+    """List the hard-sample identifiers: kind (scores, set or both), what each observes, its cost, its reference."""
+    from hardness.catalogue import IDENTIFIER_ENTRIES
+    from hardness.console import print_json, print_table
+
+    import pandas as pd
+
+    frame = pd.DataFrame([{"name": name, **entry._asdict()} for name, entry in IDENTIFIER_ENTRIES.items()])
+    if as_json:
+        print_json(frame.to_dict(orient="records"))
+        return
+    print_table(frame, title="Identifiers (higher score = harder; cost = extra observations per epoch)")
+
+
+@app.command()
 def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experiment to read (repeatable; default: all).")] = None,
            run_id: Annotated[Optional[list[str]], typer.Option(help="Only this run and its children (repeatable).")] = None,
            out: Annotated[Path, typer.Option(help="Folder for figures/, tables/ and report.md.")] = Path("reports"),
@@ -271,8 +323,8 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
 
 @app.command()
 def runs(experiment: ExperimentOption = None, tracking_uri: TrackingOption = None,
-         stale_after: Annotated[float, typer.Option(
-             help="Seconds without a heartbeat after which a RUNNING run counts as stale (its process is gone).")] = 300.0,
+         stale_after: Annotated[float, typer.Option(min=0, help="Seconds without a heartbeat after which a RUNNING "
+                                                               "run counts as stale (its process is gone).")] = STALE_AFTER_S,
          mark_stale_failed: Annotated[bool, typer.Option(help="End the stale runs FAILED.")] = False,
          limit: Annotated[int, typer.Option(help="Show the newest N runs (stale ones always; 0: all).")] = 30,
          as_json: JsonOption = False) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hardness.catalogue import DATASETS, IDENTIFIERS
+from hardness.catalogue import DATASETS, IDENTIFIERS, INJECTION_TYPES
 from hardness.errors import UserError
 from hardness.redaction import redact_url
 
@@ -84,12 +84,19 @@ class InversionConfig(_Frozen):
 
 
 class IdentifierConfig(_Frozen):
-    """Which hard-sample identifier to run and its own options (SPEC section 5)."""
+    """Which hard-sample identifier to run and its own options (SPEC section 5; the zoo's in README "Identifier zoo"):
+    loss_average (loss over epochs 1..E, not the final one), el2n_epoch / grand_epoch (the early epoch read, capped
+    at train.epochs), vog_checkpoints (epochs spread over training), cleanlab_folds (cross-validation folds)."""
 
     name: str = "stragglers"
     init: Literal["shared", "fresh"] = "shared"
     confidence_variant: Literal["max_logit", "true_class_probability"] = "max_logit"
     temperature: float = Field(default=1.0, gt=0)
+    loss_average: bool = False
+    el2n_epoch: int = Field(default=20, ge=0)
+    grand_epoch: int = Field(default=20, ge=0)
+    vog_checkpoints: int = Field(default=10, ge=2)
+    cleanlab_folds: int = Field(default=5, ge=2)
 
     @field_validator("name")
     @classmethod
@@ -101,9 +108,10 @@ PAPER_REMAINING = {"easy": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0), "h
 
 
 class ThresholdConfig(_Frozen):
-    """How score identifiers become hard sets: like the stragglers' counts, a fixed top-k, or a score quantile."""
+    """How score identifiers become hard sets: like the stragglers' counts, a fixed top-k, a score quantile, or the
+    identifier's own set (`own`, for identifiers that give both scores and a set)."""
 
-    method: Literal["like_stragglers", "top_k", "quantile"] = "like_stragglers"
+    method: Literal["like_stragglers", "top_k", "quantile", "own"] = "like_stragglers"
     level: Literal["dataset", "class"] = "dataset"
     k: int | None = Field(default=None, gt=0)
     quantile: float = Field(default=0.9, gt=0, lt=1)
@@ -139,6 +147,25 @@ class ImbalanceConfig(_Frozen):
         return self.remaining if self.remaining is not None else PAPER_REMAINING[self.reduce]
 
 
+ALL_IDENTIFIERS = "all"
+"""benchmark.identifiers / detect.identifiers [all] (or `--identifiers all`) expands to every registered identifier."""
+
+
+def check_identifiers(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` if they are known identifiers, none repeated; [all] gives every one (ValueError otherwise)."""
+    if not names:
+        raise ValueError("name at least one identifier")
+    if ALL_IDENTIFIERS in names:
+        if len(names) > 1:
+            raise ValueError(f"{ALL_IDENTIFIERS!r} already names every identifier: give it alone")
+        return IDENTIFIERS
+    if len(set(names)) < len(names):
+        raise ValueError(f"identifiers repeat: {', '.join(names)}")
+    for name in names:
+        check_name("identifier", name, IDENTIFIERS)
+    return names
+
+
 class BenchmarkConfig(_Frozen):
     """Which identifiers the benchmark compares, and how class error rates are measured.
 
@@ -157,13 +184,40 @@ class BenchmarkConfig(_Frozen):
     @field_validator("identifiers")
     @classmethod
     def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        if not names:
-            raise ValueError("name at least one identifier")
-        if len(set(names)) < len(names):
-            raise ValueError(f"identifiers repeat: {', '.join(names)}")
-        for name in names:
-            check_name("identifier", name, IDENTIFIERS)
-        return names
+        return check_identifiers(names)
+
+
+class DetectConfig(_Frozen):
+    """The detection benchmark: hardness of each of `types` injected at each of `rates`, to be found by `identifiers`
+    (every registered one by default); `reference_models` per fold of the cross-fitted ensemble whose confusions steer
+    `adjacent` flips; `threshold` turns scores into hard sets (null: the top-level `threshold` section)."""
+
+    types: tuple[str, ...] = ("uniform", "asymmetric", "adjacent", "atypical", "ood_noise")
+    rates: tuple[float, ...] = (0.05, 0.1, 0.2)
+    identifiers: tuple[str, ...] = IDENTIFIERS
+    reference_models: int = Field(default=2, gt=0)
+    threshold: ThresholdConfig | None = None
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        if not types or len(set(types)) < len(types):
+            raise ValueError("name at least one injection type, none twice")
+        for name in types:
+            check_name("injection type", name, INJECTION_TYPES)
+        return types
+
+    @field_validator("rates")
+    @classmethod
+    def _fractions(cls, rates: tuple[float, ...]) -> tuple[float, ...]:
+        if not rates or len(set(rates)) < len(rates) or any(not 0 < rate < 1 for rate in rates):
+            raise ValueError("rates must be non-empty, none twice, each strictly between 0 and 1")
+        return rates
+
+    @field_validator("identifiers")
+    @classmethod
+    def _known_identifiers(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return check_identifiers(names)
 
 
 class SearchConfig(_Frozen):
@@ -206,6 +260,7 @@ class Config(_Frozen):
     imbalance: ImbalanceConfig = ImbalanceConfig()
     benchmark: BenchmarkConfig = BenchmarkConfig()
     search: SearchConfig = SearchConfig()
+    detect: DetectConfig = DetectConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")

@@ -60,7 +60,7 @@ def diverged_of(details: dict, n_models: int) -> torch.Tensor:
 
 
 def describe_diverged(diverged: torch.Tensor, what: str) -> str:
-    """'models 1, 4 of 5 diverged ...' for bool diverged [K] (of `what`, e.g. 'seeds of hardness run')."""
+    """'2 of 5 seeds diverged (...): models 1, 4' for bool diverged [K] of `what` (e.g. 'seeds')."""
     numbers = diverged.nonzero().flatten().tolist()
     shown = ", ".join(str(k) for k in numbers[:20]) + (", ..." if len(numbers) > 20 else "")
     return (f"{len(numbers)} of {len(diverged)} {what} diverged (loss not finite or above {EXPLOSION_FACTOR:g}x its "

@@ -14,11 +14,7 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 
 class Interrupted(KeyboardInterrupt):
-    """A stop signal arrived; `signum` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    """A stop signal arrived (its name is the message)."""
 
 
 def exit_code(signum: int) -> int:
@@ -35,7 +31,7 @@ def exit_on_stop_signals() -> Iterator[None]:
 
     def interrupt(signum: int, frame: object) -> None:
         received.append(signum)
-        raise Interrupted(signum)
+        raise Interrupted(signal.Signals(signum).name)
 
     previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS
                 if signal.getsignal(signum) is not signal.SIG_IGN}

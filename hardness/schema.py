@@ -18,6 +18,7 @@ class Kind(StrEnum):
     BENCHMARK = "benchmark"
     SEARCH = "search"
     REPORT = "report"
+    DETECT = "detect"
 
 
 # --- tags -------------------------------------------------------------------------------------------
@@ -165,3 +166,35 @@ STALE = "hardness.stale"
 WORKER_PREFIX = "hardness.worker."
 """Tags hardness.worker.<id> on a run several processes share (a search's parent): running, finished, killed, failed,
 or lost; the last worker to leave ends the run."""
+
+# --- the detection benchmark (hardness detect) -----------------------------------------------------------
+DETECT_UNIT = "hardness.detect_unit"
+"""Tag on detect child runs: the unit's key (injection type and rate); resuming skips FINISHED units."""
+INJECTION_PARAM = "injection"
+RATE_PARAM = "rate"
+INJECTED_PARAM = "n_injected"
+"""Params on detect child runs: the injection type, its rate and how many samples it changed."""
+DETECTION = "detection.csv"
+"""Long table: one row per (injection, rate, identifier, seed or ensemble) with every DETECT_MEASURES column; a detect
+child run holds its unit's rows, the parent all of them."""
+DETECTION_SUMMARY = "detection_summary.csv"
+"""Parent of a detect run: ensemble AUROC per identifier (rows) and injection type (columns), mean over rates."""
+INJECTED = "injected.csv"
+"""Detect child run: the injected samples (original index, label before and after)."""
+DETECT_MEASURES = ("auroc", "auprc", "precision_at_m", "hard_recall", "hard_precision")
+"""How well an identifier finds the m injected samples: ranking (AUROC, average precision, precision of its m
+highest scores) and its thresholded hard set (share of the injected it holds, share of it that is injected)."""
+SCOPE_ENSEMBLE, SCOPE_SEED = "ensemble", "seed"
+"""detection.csv `scope`: one model (its `seed` column set) or the ensemble of all seeds (mean score, majority set)."""
+SEED_MEAN, SEED_STD = "seed_mean", "seed_std"
+
+
+def detect_metric(measure: str, identifier: str, statistic: str | None = None) -> str:
+    """Metric of a detect run: the ensemble's value ('auroc/energy'), or a statistic over seeds ('auroc/energy/seed_mean')."""
+    return f"{measure}/{identifier}" if statistic is None else f"{measure}/{identifier}/{statistic}"
+
+# --- label noise ranking (hardness identify under data.label_noise) --------------------------------------
+NOISE_AUROC = "noise/auroc"
+NOISE_AUPRC = "noise/auprc"
+"""Metrics of identify runs: AUROC / AUPRC of each seed's scores against the flipped labels (step = seed), and
+<name>_mean over the seeds."""

@@ -139,3 +139,16 @@ def test_loss_is_logged_per_epoch_on_children_and_parent(tracking_uri):
 def test_non_finite_config_numbers_are_config_errors(value):
     result = runner.invoke(app, ["run", "--set", f"train.lr={value}"])
     assert result.exit_code == 2 and "train.lr" in result.stderr and "finite" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["identify", "--identifier", "energy"], ["imbalance"], ["benchmark"],
+                                     ["search", "--identifier", "confidence", "--trials", "1"]])
+def test_every_study_fails_with_exit_4_when_every_model_diverged(tracking_uri, tmp_path, command):
+    storage = ["--storage", f"sqlite:///{tmp_path / 'optuna.db'}"] if command[0] == "search" else []
+    result = runner.invoke(app, [*command, *storage, "--tracking-uri", tracking_uri, "--experiment", "diverged",
+                                 "--subset-size", "200", "--epochs", "30", "--set", "inversion.warmup=5",
+                                 "--set", "imbalance.hard_sets=2", "--set", "train.lr=1000", "--json"])
+    assert result.exit_code == 4, result.output
+    assert "diverged" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    _, parent, _ = _runs(tracking_uri, "diverged")
+    assert parent.info.status == "FAILED"

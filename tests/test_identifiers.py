@@ -9,6 +9,7 @@ from hardness.config import load_config
 from hardness.data import load_dataset
 from hardness.errors import HardnessError
 from hardness.identifiers import REGISTRY, get_identifier
+from hardness.identifiers.base import KINDS
 from hardness.seeds import derive_model_seeds
 from hardness.identifiers.confidence import score_confidence
 from hardness.identifiers.energy import score_energy
@@ -35,7 +36,7 @@ def test_energy_by_hand_and_temperature():
 
 
 def test_unknown_identifier_lists_the_valid_ones():
-    with pytest.raises(HardnessError, match="confidence, energy, stragglers"):
+    with pytest.raises(HardnessError, match=", ".join(sorted(REGISTRY))):
         get_identifier("vibes")
 
 
@@ -55,9 +56,11 @@ def small():
 def test_every_identifier_keeps_the_contract(small, name):
     dataset, config = small
     seeds = derive_model_seeds(config.seed, 2)
-    result = get_identifier(name).identify(dataset, config, seeds)
+    identifier = get_identifier(name)
+    result = identifier.identify(dataset, config, seeds)
     assert result.name == name
-    assert result.scores is not None or result.hard is not None
+    gives_scores, gives_set = KINDS[identifier.kind]
+    assert (result.scores is not None, result.hard is not None) == (gives_scores, gives_set)
     for tensor in (result.scores, result.hard):
         if tensor is not None:
             assert tensor.shape == (2, dataset.n_samples) and torch.isfinite(tensor.float()).all()

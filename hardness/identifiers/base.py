@@ -1,8 +1,9 @@
 """The identifier contract: per-sample hardness scores (HIGHER = HARDER) or hard sets, for K seeds at once.
 
 An identifier is a class with a `name`, a `kind` ("scores": thresholds turn its scores into sets; "set": it
-flags samples itself), and the `observes` / `reference` it documents; it is registered with `@register` and
-`identify` trains what it needs with the ensemble engine. This registry is the only place that knows which
+flags samples itself; "both": it gives scores and its own set, `threshold.method: own` takes the set), and the
+`observes` / `cost` / `reference` it documents (hardness.catalogue repeats them torch-free for the CLI); it is
+registered with `@register` and `identify` trains what it needs with the ensemble engine. This registry is the only place that knows which
 identifier is which kind and which one is the baseline the others are compared with (the stragglers).
 Thresholding scores into sets is a separate step (hardness.thresholds), so a search can re-threshold
 without retraining.
@@ -21,14 +22,17 @@ from hardness.data import Dataset
 from hardness.errors import HardnessError
 from hardness.progress import Progress
 
-IdentifierKind = Literal["scores", "set"]
+IdentifierKind = Literal["scores", "set", "both"]
+KINDS: dict[str, tuple[bool, bool]] = {"scores": (True, False), "set": (False, True), "both": (True, True)}
+"""kind -> (gives scores, gives its own set)."""
 BASELINE = schema.BASELINE_IDENTIFIER
 """The identifier every other is compared with (benchmark, `like_stragglers` thresholds, paired tests)."""
 
 
 @dataclass(frozen=True)
 class Identification:
-    """Result for K seeds: scores [K, N] (higher = harder) for a score identifier, hard masks [K, N] for a set one."""
+    """Result for K seeds: scores [K, N] (higher = harder) for a score identifier, hard masks [K, N] for a set one,
+    both for a "both" one."""
 
     name: str
     scores: torch.Tensor | None
@@ -42,6 +46,7 @@ class Identifier(Protocol):
     name: str
     kind: IdentifierKind
     observes: str
+    cost: str
     reference: str
 
     def identify(self, dataset: Dataset, config: Any, model_seeds: list[int], *,
@@ -74,8 +79,18 @@ def get_identifier(name: str) -> Identifier:
 
 
 def kind_of(name: str) -> IdentifierKind:
-    """Whether identifier `name` gives scores (thresholded into sets) or sets."""
+    """Whether identifier `name` gives scores (thresholded into sets), sets, or both."""
     return get_identifier(name).kind
+
+
+def gives_scores(name: str) -> bool:
+    """Identifier `name` gives per-sample scores (thresholds and the search apply to it)."""
+    return KINDS[kind_of(name)][0]
+
+
+def gives_set(name: str) -> bool:
+    """Identifier `name` flags a hard set itself (`threshold.method: own` takes it)."""
+    return KINDS[kind_of(name)][1]
 
 
 def is_baseline(name: str) -> bool:

@@ -29,6 +29,7 @@ class Confidence:
     name = "confidence"
     kind = "scores"
     observes = "logits of the final model (trained for the whole budget)"
+    cost = "none"
     reference = "largest logit as confidence (SPEC section 5; Hendrycks & Gimpel, 2017)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,

@@ -24,6 +24,7 @@ class Energy:
     name = "energy"
     kind = "scores"
     observes = "logits of the final model (trained for the whole budget)"
+    cost = "none"
     reference = "energy score (Liu et al., 2020)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,

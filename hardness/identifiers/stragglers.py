@@ -168,6 +168,7 @@ class Stragglers:
     name = "stragglers"
     kind = "set"
     observes = "radii of the latent layer and per-sample correctness, every epoch"
+    cost = "radii and correct every epoch"
     reference = "Stragglers at the class-manifold inversion point (SPEC section 4)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,

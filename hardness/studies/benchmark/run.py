@@ -16,6 +16,7 @@ from hardness import schema
 from hardness.config import Config
 from hardness.data import load_dataset
 from hardness.divergence import report_diverged
+from hardness.hardsets import check_threshold
 from hardness.identifiers import BASELINE, get_identifier, is_baseline
 from hardness.progress import Progress, staged
 from hardness.resources import grid_models, require_memory
@@ -44,6 +45,7 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
     names = list(config.benchmark.identifiers)
     for name in names:
         get_identifier(name)
+    check_threshold(names, config.threshold)
     session = open_session(config)
     require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config),
                                                  config.benchmark.error_models),

@@ -60,7 +60,7 @@ def threshold_identification(dataset: Dataset, config: Config, identification: I
                              reference: HardSets | None = None) -> HardSets:
     """Hard sets from an identification; like_stragglers trains the paired baseline sets when not given."""
     n_models = (identification.hard if identification.scores is None else identification.scores).shape[0]
-    needs_reference = identification.hard is None and config.threshold.method == "like_stragglers"
+    needs_reference = identification.scores is not None and config.threshold.method == "like_stragglers"
     if reference is None and needs_reference:
         reference = threshold_identification(dataset, config, identify(dataset, config, BASELINE, n_models))
     diverged = diverged_of(identification.details, n_models)

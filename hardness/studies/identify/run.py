@@ -9,12 +9,14 @@ import pandas as pd
 from hardness import schema
 from hardness.config import Config
 from hardness.divergence import report_diverged
+from hardness.hardsets import check_threshold
 from hardness.identifiers import get_identifier
 from hardness.metrics import score_label_noise
 from hardness.progress import Progress
 from hardness.resources import require_memory
 from hardness.session import open_session
 from hardness.studies.identify.identification import count_table, identify, threshold_identification
+from hardness.studies.identify.noise import ranking_scores, score_noise_ranking
 from hardness.tables import build_hard_set_table
 from hardness.thresholds import count_per_class
 
@@ -37,6 +39,7 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
     """Identify hard samples with config.identifier over config.seeds seeds; log scores, sets and counts."""
     name = config.identifier.name
     get_identifier(name)
+    check_threshold([name], config.threshold)
     session = open_session(config)
     require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
@@ -45,7 +48,9 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
         sets = threshold_identification(dataset, config, identification)
         report_diverged(sets.diverged, f"{name} models")
         seeds, hard_sets = (~sets.diverged).nonzero().flatten().tolist(), sets.kept
-        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped)}
+        ranking = ranking_scores(identification.scores, identification.hard)
+        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped),
+                               **score_noise_ranking(ranking[k], dataset.is_flipped)}
                               for k, row in zip(seeds, hard_sets)])
         for k, row in zip(seeds, hard_sets):
             scores = None if identification.scores is None else identification.scores[k]
@@ -65,5 +70,8 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
         metrics |= {f"hard/class_{c}": float(v) for c, v in enumerate(class_counts.float().mean(0))}
         if not noise.drop(columns="seed").empty:
             metrics |= {f"{k}_mean": float(v) for k, v in noise.drop(columns="seed").mean().items()}
+            for row in noise.to_dict(orient="records"):  # the ranking measures also per seed, as steps
+                ranked = {k: row[k] for k in (schema.NOISE_AUROC, schema.NOISE_AUPRC) if k in row}
+                tracker.log_metrics(parent, ranked, step=row["seed"])
         tracker.log_metrics(parent, metrics)
     return IdentifySummary(parent, name, counts, noise)

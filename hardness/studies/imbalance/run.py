@@ -98,8 +98,8 @@ def _log_cell(session: Session, parent: str, identifier: str, result: CellResult
                      params=params, tags={schema.CELL: cell.key}) as child:
         tracker.log_metrics(child, {k: v for k, v in metrics.items() if np.isfinite(v)}
                             | {schema.DIVERGED_COUNT: float(result.diverged.sum())})
-        tracker.log_table(child, pd.DataFrame({"init": range(config.imbalance.inits), **result.metrics}),
-                          schema.METRICS_PER_INIT)
+        tracker.log_table(child, pd.DataFrame({"init": range(config.imbalance.inits), **result.metrics,
+                                               schema.DIVERGED_COUNT: result.diverged}), schema.METRICS_PER_INIT)
         tracker.log_table(child, _split_table(session.dataset, result), schema.SPLIT)
 
 

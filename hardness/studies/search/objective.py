@@ -34,7 +34,7 @@ from hardness.config import Config, SearchConfig
 from hardness.data import Dataset
 from hardness.divergence import diverged_of, report_diverged
 from hardness.errors import HardnessError
-from hardness.identifiers import get_identifier
+from hardness.identifiers import get_identifier, gives_scores
 from hardness.identifiers.base import RuleIdentifier
 from hardness.progress import Progress
 from hardness.seeds import derive_model_seeds
@@ -83,7 +83,7 @@ def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = 
         history = identifier.record(dataset, config, seeds, progress=progress)
         report_diverged(history.diverged, f"{name} models")
         return SearchProblem(dataset, config, history=history, kept=(~history.diverged).nonzero().flatten())
-    if identifier.kind != "scores":
+    if not gives_scores(name):
         raise HardnessError(f"identifier {name!r} gives hard sets but no scores: the search tunes score thresholds "
                             f"(or the stragglers' inversion rule)")
     identification = identifier.identify(dataset, config, seeds, progress=progress)
@@ -133,7 +133,8 @@ def objective(trial: optuna.Trial, problem: SearchProblem, *, on_step: OnStep | 
     gaps: list[float] = []
     for step, gap in enumerate(score_gaps(problem.dataset, problem.config, hard)):
         if math.isnan(gap):
-            raise optuna.TrialPruned(f"gap undefined for hard set {step}: its hard or easy test part is empty")
+            raise optuna.TrialPruned(f"gap undefined for hard set {step}: its hard or easy test part is empty, or "
+                                     f"every model trained on it diverged")
         gaps.append(gap)
         mean = sum(gaps) / len(gaps)
         trial.report(mean, step)

@@ -23,8 +23,8 @@ from hardness.identifiers.stragglers import StragglerRun, find_stragglers
 from hardness.metrics import score_label_noise
 from hardness.progress import Progress
 from hardness.redaction import redact_url
-from hardness.seeds import derive_model_seeds
 from hardness.resources import require_memory
+from hardness.seeds import derive_model_seeds
 from hardness.session import Session, open_session
 from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
 

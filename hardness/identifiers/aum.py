@@ -1,0 +1,34 @@
+"""AUM, area under the margin (Pleiss et al., 2020, "Identifying Mislabeled Data using the Area Under the Margin
+Ranking", NeurIPS): AUM(x, y) = 1/T sum_t M_t(x, y) with M_t = z_y - max_{j != y} z_j the logit margin at epoch t;
+the score is -AUM (higher = harder: mislabeled samples keep a negative margin while the others learn theirs).
+
+Choices: T = E, the models after epochs 1..E, observed on all samples (the paper records the margin of each training
+step's forward pass; in full-batch training that pass sees the weights after t - 1 steps, so ours is shifted by one
+step). No threshold samples: thresholding is separate (hardness.thresholds), as for every score identifier.
+"""
+
+from __future__ import annotations
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, register
+from hardness.identifiers.dynamics import identified, track_moments, training_epochs
+from hardness.progress import Progress
+
+
+@register
+class AreaUnderMargin:
+    """Hardness = minus the margin averaged over training."""
+
+    name = "aum"
+    kind = "scores"
+    observes = "margin of every epoch 1..E"
+    cost = "margin every epoch"
+    reference = ("Pleiss et al., 2020, Identifying Mislabeled Data using the Area Under the Margin Ranking "
+                 "(NeurIPS)")
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        moments, diverged = track_moments(dataset, config, model_seeds, "margin", training_epochs(config.train.epochs),
+                                          progress=progress)
+        return identified(self.name, -moments.mean, diverged)

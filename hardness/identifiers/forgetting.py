@@ -1,0 +1,63 @@
+"""Forgetting events (Toneva et al., 2019, "An Empirical Study of Example Forgetting during Deep Neural Network
+Learning", ICLR): a forgetting event is a transition from correct to incorrect between two consecutive observations
+of a sample; the score is the number of events (higher = harder).
+
+Choices: the observations are the models after epochs 1..E (full-budget training on all samples), classified on all
+samples; the paper observes each mini-batch presentation, which in full-batch training is one per epoch. Samples never
+classified correctly at any epoch are the most forgotten in the paper (it counts them as infinitely forgotten): they
+score E, finite and above any count (E observations hold at most E // 2 events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, register
+from hardness.identifiers.dynamics import Observe, identified, train_observed, training_epochs
+from hardness.progress import Progress
+
+
+class ForgettingEvents:
+    """Sink of correctness [K', P] bool per observation: per (model, sample) the correct -> incorrect transitions, whether
+    it was ever correct, and its last state (a first observation has no predecessor, hence no event)."""
+
+    def __init__(self, shape: Sequence[int], device: torch.device | str = "cpu"):
+        self.events = torch.zeros(tuple(shape), dtype=torch.long, device=device)
+        self.learned = torch.zeros(tuple(shape), dtype=torch.bool, device=device)
+        self.previous = torch.zeros(tuple(shape), dtype=torch.bool, device=device)
+
+    def add(self, models: torch.Tensor, positions: torch.Tensor, correct: torch.Tensor) -> None:
+        rows = models.unsqueeze(1), positions.unsqueeze(0)
+        self.events[rows] += self.previous[rows] & ~correct
+        self.previous[rows] = correct
+        self.learned[rows] |= correct
+
+
+def score_forgetting(events: ForgettingEvents, n_observations: int) -> torch.Tensor:
+    """Scores [K, N]: the number of forgetting events, n_observations for a sample never classified correctly."""
+    never = torch.full_like(events.events, n_observations)
+    return torch.where(events.learned, events.events, never).float()
+
+
+@register
+class Forgetting:
+    """Hardness = how often a sample is forgotten during training (never learned: hardest)."""
+
+    name = "forgetting"
+    kind = "scores"
+    observes = "correctness of every epoch 1..E"
+    cost = "correct every epoch"
+    reference = ("Toneva et al., 2019, An Empirical Study of Example Forgetting during Deep Neural Network Learning "
+                 "(ICLR)")
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        epochs = training_epochs(config.train.epochs)
+        events = ForgettingEvents((len(model_seeds), dataset.n_samples), device=dataset.x.device)
+        trained = train_observed(dataset, config, model_seeds, [Observe("correct", epochs, events)],
+                                 progress=progress)
+        return identified(self.name, score_forgetting(events, len(epochs)), trained.diverged)

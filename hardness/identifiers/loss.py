@@ -1,0 +1,34 @@
+"""Loss identifier: the per-sample cross-entropy -log p_y(x) (higher = harder).
+
+Choices: the model after all E epochs, trained on all samples (the state confidence and energy read); with
+`identifier.loss_average: true` the mean loss over the models after epochs 1..E, which also remembers samples
+learned late (the loss-based analogue of AUM). The common baseline of the hardness literature (e.g. Arpit et al.,
+2017, "A Closer Look at Memorization in Deep Networks": hard and noisy samples keep a high loss longest).
+"""
+
+from __future__ import annotations
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, register
+from hardness.identifiers.dynamics import identified, track_moments, training_epochs
+from hardness.progress import Progress
+
+
+@register
+class Loss:
+    """Hardness = the sample's cross-entropy, at the end of training or averaged over it."""
+
+    name = "loss"
+    kind = "scores"
+    observes = ("per-sample cross-entropy of the final model (mean over epochs 1..E with identifier.loss_average)")
+    cost = "loss at the last epoch (every epoch when averaged)"
+    reference = "per-sample training loss, the common baseline (e.g. Arpit et al., 2017)"
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        average = config.identifier.loss_average
+        epochs = config.train.epochs
+        moments, diverged = track_moments(dataset, config, model_seeds, "loss",
+                                          training_epochs(epochs) if average else (epochs,), progress=progress)
+        return identified(self.name, moments.mean, diverged, averaged=average)

@@ -1,0 +1,31 @@
+"""Margin identifier: minus the final model's margin, -(z_y(x) - max_{j != y} z_j(x)) over logits z (higher = harder).
+
+Choices: the model after all E epochs, trained on all samples; the margin is the engine's `margin` observation
+(ties: a sample whose true logit ties the largest other one has margin 0). A negative margin means misclassified.
+The per-epoch quantity of AUM (Pleiss et al., 2020), read once at the end instead of averaged (see aum.py).
+"""
+
+from __future__ import annotations
+
+from hardness.config import Config
+from hardness.data import Dataset
+from hardness.identifiers.base import Identification, register
+from hardness.identifiers.dynamics import identified, track_moments
+from hardness.progress import Progress
+
+
+@register
+class Margin:
+    """Hardness = a small (or negative) true-class margin of the final model."""
+
+    name = "margin"
+    kind = "scores"
+    observes = "true-class logit minus the largest other logit of the final model"
+    cost = "margin at the last epoch"
+    reference = "logit margin, AUM's per-epoch quantity (Pleiss et al., 2020)"
+
+    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
+                 progress: Progress | None = None) -> Identification:
+        moments, diverged = track_moments(dataset, config, model_seeds, "margin", (config.train.epochs,),
+                                          progress=progress)
+        return identified(self.name, -moments.mean, diverged)

@@ -1,0 +1,119 @@
+"""`hardness detect`: the detection benchmark, tracked and resumable.
+
+One parent run (kind detect) per config; under it one child run per unit, an (injection type, rate) pair, tagged
+`hardness.detect_unit`. A unit is the natural grain: its injected data, its reference stragglers (like_stragglers
+thresholds) and its identifications belong together, and the identifiers of one unit are compared on the very same
+samples. The child holds the unit's detection metrics per identifier (schema.detect_metric), detection.csv and
+injected.csv; the parent the long detection.csv of every unit and detection_summary.csv (ensemble AUROC per identifier
+and type). Rerunning the same config reopens the parent and skips FINISHED units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from hardness import schema
+from hardness.config import Config
+from hardness.errors import UserError
+from hardness.identifiers import BASELINE, get_identifier
+from hardness.progress import Progress, staged
+from hardness.resources import require_memory
+from hardness.session import Session, open_session, resume_key
+from hardness.studies.detect.evaluate import evaluate_injection
+from hardness.studies.detect.inject import REFERENCE_TYPES, Injection, check_injectable, inject
+from hardness.studies.detect.reference import compute_reference_probabilities
+from hardness.studies.detect.scoring import build_summary, summarise_unit
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (injection type, rate) of the benchmark."""
+
+    type: str
+    rate: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}-r{self.rate:g}"
+
+
+@dataclass(frozen=True)
+class DetectSummary:
+    """Every unit's detection rows (long), the summary pivot, and the detect run."""
+
+    parent_run_id: str
+    detection: pd.DataFrame
+    summary: pd.DataFrame
+    skipped: int
+
+    def to_dict(self) -> dict:
+        return {"parent_run_id": self.parent_run_id, "skipped_units": self.skipped,
+                "summary": self.summary.to_dict(orient="records"),
+                "detection": self.detection.to_dict(orient="records")}
+
+
+def detect_config(config: Config) -> Config:
+    """The config detection runs under: detect.threshold, when given, replaces the top-level threshold."""
+    if config.detect.threshold is None:
+        return config
+    return config.model_copy(update={"threshold": config.detect.threshold})
+
+
+def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSummary:
+    """Inject every type at every rate, let every configured identifier find the injected samples, log the scores."""
+    config = detect_config(config)
+    if config.data.label_noise > 0:
+        raise UserError("hardness detect injects its own label noise and counts only those samples as injected: set "
+                        "data.label_noise to 0")
+    names = sorted(config.detect.identifiers, key=lambda name: name != BASELINE)
+    for name in names:
+        get_identifier(name)
+    session = open_session(config)
+    check_injectable(session.dataset, config.detect.types, config.detect.rates)
+    require_memory(config, session.dataset, max(config.seeds, 2 * config.detect.reference_models),
+                   lever="ask for fewer --seeds or detect.reference_models, or a smaller --subset-size")
+    with session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=resume_key(config, "detect")) as parent:
+        done = session.tracker.finished_runs_by_tag(schema.DETECT_UNIT, parent_run_id=parent)
+        units = [Unit(t, r) for t in config.detect.types for r in config.detect.rates]
+        pending = [unit for unit in units if unit.key not in done]
+        probabilities = None
+        if any(unit.type in REFERENCE_TYPES for unit in pending):
+            probabilities = compute_reference_probabilities(session.dataset, config,
+                                                            progress=staged(progress, "reference"))
+        for unit in pending:
+            injection = inject(session.dataset, unit.type, unit.rate, config.seed, probabilities=probabilities)
+            _run_unit(session, parent, injection, unit, names, staged(progress, unit.key))
+        finished = session.tracker.finished_runs_by_tag(schema.DETECT_UNIT, parent_run_id=parent)
+        detection = pd.concat([session.tracker.load_table(finished[unit.key], schema.DETECTION) for unit in units],
+                              ignore_index=True)
+        summary = build_summary(detection)
+        session.tracker.log_table(parent, detection, schema.DETECTION)
+        session.tracker.log_table(parent, summary, schema.DETECTION_SUMMARY)
+        session.tracker.log_metrics(parent, {schema.detect_metric("auroc", row["identifier"]): float(row["mean"])
+                                             for _, row in summary.iterrows() if pd.notna(row["mean"])})
+    return DetectSummary(parent, detection, summary, len(units) - len(pending))
+
+
+def _run_unit(session: Session, parent: str, injection: Injection, unit: Unit, names: list[str],
+              progress: Progress | None) -> None:
+    """Evaluate one unit inside its child run and log its metrics and tables."""
+    params = {schema.INJECTION_PARAM: unit.type, schema.RATE_PARAM: unit.rate, schema.INJECTED_PARAM: injection.count,
+              "identifiers": ",".join(names)}
+    with session.run(f"detect-{unit.key}", schema.Kind.DETECT, parent_run_id=parent, params=params,
+                     tags={schema.DETECT_UNIT: unit.key}) as child:
+        table = evaluate_injection(injection, session.config, names, progress=progress)
+        table.insert(0, schema.INJECTION_PARAM, unit.type)
+        table.insert(1, schema.RATE_PARAM, unit.rate)
+        session.tracker.log_metrics(child, summarise_unit(table) | {schema.INJECTED_PARAM: float(injection.count)})
+        session.tracker.log_table(child, table, schema.DETECTION)
+        session.tracker.log_table(child, _injected_table(session, injection), schema.INJECTED)
+
+
+def _injected_table(session: Session, injection: Injection) -> pd.DataFrame:
+    """The injected samples: original index, label before and after (equal unless the injection flips labels)."""
+    positions = injection.mask.nonzero().flatten()
+    return pd.DataFrame({"original_index": session.dataset.index[positions].numpy(),
+                         "label": session.dataset.y[positions].numpy(),
+                         "injected_label": injection.dataset.y[positions].numpy()})
