@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 
 class DatasetEntry(NamedTuple):
-    """A known dataset: its torchvision class and folder name (None for the bundled digits) and its full size."""
+    """A built-in dataset: its folder under the data root (None for the bundled digits) and its full size."""
 
     folder: str | None
     n_samples: int
@@ -24,7 +24,17 @@ DATASETS: dict[str, DatasetEntry] = {
     "mnist": DatasetEntry("MNIST", 70_000, 784, 10),
     "fashion-mnist": DatasetEntry("FashionMNIST", 70_000, 784, 10),
     "kmnist": DatasetEntry("KMNIST", 70_000, 784, 10),
+    "cifar10": DatasetEntry("cifar-10-batches-py", 60_000, 3072, 10),
 }
+SOURCES: dict[str, str] = {
+    "npz": "NumPy .npz file: x [N, ...] and y [N] (optional index [N], names [C])",
+    "csv": "CSV table: data.label_column, numeric features (or data.feature_columns)",
+    "parquet": "Parquet table: data.label_column, numeric features (or data.feature_columns)",
+    "imagefolder": "folder of class folders of images (torchvision ImageFolder), data.image_size, data.grayscale",
+}
+"""The formats of a user's own data, read from `data.path`; the dataset name is the format's."""
+DATASET_NAMES: tuple[str, ...] = (*DATASETS, *SOURCES)
+"""Every name `data.name` accepts: the built-in datasets, then the formats of a user's own data."""
 
 
 class IdentifierEntry(NamedTuple):

@@ -7,10 +7,8 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.datasets.raw import MIN_CLASS_SIZE
 from hardness.errors import UserError
-
-MIN_CLASS_SIZE = 2
-"""Samples every class needs: a class radius, a train/test split and a per-class threshold all need two."""
 
 
 def check_fits_data(config: Config, dataset: Dataset) -> None:

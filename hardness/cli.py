@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardness import __version__
-from hardness.catalogue import DATASETS, IDENTIFIERS, INJECTION_TYPES
+from hardness.catalogue import DATASET_NAMES, IDENTIFIERS, INJECTION_TYPES
 from hardness.errors import HardnessError
 from hardness.heartbeat import STALE_AFTER_S
 
@@ -34,8 +34,13 @@ def _completion(names: tuple[str, ...], *, listed: bool = False):
     return complete
 
 
-DatasetOption = Annotated[Optional[str], typer.Option(help=f"Dataset: {' | '.join(DATASETS)}.",
-                                                      autocompletion=_completion(tuple(DATASETS)))]
+DatasetOption = Annotated[Optional[str], typer.Option(help=f"Dataset: {' | '.join(DATASET_NAMES)} (the last four read "
+                                                           f"your own data from --data-path).",
+                                                      autocompletion=_completion(DATASET_NAMES))]
+DataPathOption = Annotated[Optional[Path], typer.Option(
+    help="Your own data: the npz, csv or parquet file, or the image folder (with --dataset npz|csv|parquet|imagefolder).")]
+ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="torch's intra-op threads (default: the cores "
+                                                                  "available to this process).")]
 SubsetOption = Annotated[Optional[int], typer.Option(help="Keep this many samples after the seeded shuffle.")]
 SeedsOption = Annotated[Optional[int], typer.Option(help="Number of models (seeds) trained at once.")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Base seed: data shuffle and model initialisations.")]
@@ -75,7 +80,8 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "seeds": "seeds", "seed": "seed",
-                 "epochs": "train.epochs", "data_root": "data.root", "tracking_uri": "tracking.uri",
+                 "epochs": "train.epochs", "data_root": "data.root", "data_path": "data.path",
+                 "threads": "train.threads", "tracking_uri": "tracking.uri",
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
                  "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
                  "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name",
@@ -101,7 +107,8 @@ def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
 @app.command()
 def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
         seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
-        data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
+        data_root: DataRootOption = None, data_path: DataPathOption = None,
+        threads: ThreadsOption = None, tracking_uri: TrackingOption = None,
         experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Train many seeds at once, track class radii, mark inversion points and collect stragglers."""
     from hardness.console import print_json, print_table, progress_bar
@@ -109,14 +116,15 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
 
     with reported_errors(as_json):
         resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
-                            epochs=epochs, data_root=data_root, tracking_uri=tracking_uri, experiment=experiment)
+                            epochs=epochs, data_root=data_root, data_path=data_path, threads=threads,
+                            tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("training", enabled=not as_json) as progress:
             summary = run_stragglers(resolved, config_file=config, progress=progress)
     if as_json:
         print_json(summary.to_dict())
         return
-    headers = {"class": "class", "inversion_epoch_mean": "inversion epoch", "inversion_epoch_std": "± std",
-               "not_inverted": "not inverted", "stragglers_mean": "stragglers", "stragglers_std": "± std "}
+    headers = {"class": "class", "class_name": "name", "inversion_epoch_mean": "inversion epoch",
+               "inversion_epoch_std": "± std", "not_inverted": "not inverted", "stragglers_mean": "stragglers", "stragglers_std": "± std "}
     print_table(summary.per_class.rename(columns=headers), title=f"Inversion epochs and stragglers per class ({summary.dataset}, "
                                          f"{len(summary.child_run_ids)} seeds, {summary.n_samples} samples)")
     typer.echo(f"stragglers per seed: {summary.straggler_counts}")
@@ -126,7 +134,8 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
 @app.command()
 def identify(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
              subset_size: SubsetOption = None, seeds: SeedsOption = None, seed: SeedOption = None,
-             epochs: EpochsOption = None, data_root: DataRootOption = None, tracking_uri: TrackingOption = None,
+             epochs: EpochsOption = None, data_root: DataRootOption = None, data_path: DataPathOption = None,
+             threads: ThreadsOption = None, tracking_uri: TrackingOption = None,
              experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
     from hardness.console import print_json, print_table, progress_bar
@@ -134,8 +143,8 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
 
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
-                            seed=seed, epochs=epochs, data_root=data_root, tracking_uri=tracking_uri,
-                            experiment=experiment)
+                            seed=seed, epochs=epochs, data_root=data_root, data_path=data_path, threads=threads,
+                            tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
             summary = run_identify(resolved, progress=progress)
     if as_json:
@@ -155,6 +164,7 @@ InitsOption = Annotated[Optional[int], typer.Option(help="Initialisations per gr
 def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
@@ -164,7 +174,7 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("imbalance", enabled=not as_json) as progress:
             summary = run_imbalance(resolved, progress=progress)
     if as_json:
@@ -185,6 +195,7 @@ IdentifiersOption = Annotated[Optional[str], typer.Option(
 def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
@@ -194,7 +205,7 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("benchmark", enabled=not as_json) as progress:
             summary = run_benchmark(resolved, progress=progress)
     if as_json:
@@ -219,7 +230,8 @@ RatesOption = Annotated[Optional[str], typer.Option(help="Comma-separated inject
 def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption = None, types: TypesOption = None,
            rates: RatesOption = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
            seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
-           data_root: DataRootOption = None, tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
+           data_root: DataRootOption = None, data_path: DataPathOption = None, threads: ThreadsOption = None,
+           tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
            set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Inject label noise, atypical and out-of-distribution samples; score how well each identifier finds them."""
     from hardness.console import print_json, print_table, progress_bar
@@ -228,7 +240,7 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
     with reported_errors(as_json):
         resolved = _resolve(config, set_, detect_identifiers=identifiers, types=types, rates=rates, dataset=dataset,
                             subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs, data_root=data_root,
-                            tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("detect", enabled=not as_json) as progress:
             summary = run_detect(resolved, progress=progress)
     if as_json:
@@ -248,6 +260,7 @@ StudyOption = Annotated[Optional[str], typer.Option(help="Study name; rerun with
 def search(config: ConfigArgument = None, identifier: IdentifierOption = None, trials: TrialsOption = None,
            storage: StorageOption = None, study_name: StudyOption = None, dataset: DatasetOption = None,
            subset_size: SubsetOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+           data_path: DataPathOption = None, threads: ThreadsOption = None,
            tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
            as_json: JsonOption = False) -> None:
     """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
@@ -257,7 +270,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, trials=trials, storage=storage, study_name=study_name,
                             dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
-                            tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("trials", enabled=not as_json) as progress:
             summary = run_search(resolved, progress=progress)
     if as_json:
@@ -271,15 +284,22 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
 
 
 @app.command()
-def datasets(data_root: DataRootOption = Path("data"), as_json: JsonOption = False) -> None:
-    """List the datasets, their sizes and whether each is available locally."""
+def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = None, data_path: DataPathOption = None,
+             set_: SetOption = None, as_json: JsonOption = False) -> None:
+    """List the datasets, their sizes and whether each is available locally; with --dataset, read that one (your own
+    with --data-path) and show its size."""
     from hardness.console import print_json, print_table
-    from hardness.data import list_datasets
+    from hardness.data import describe_dataset, list_datasets
 
     import pandas as pd
 
     with reported_errors(as_json):
-        frame = pd.DataFrame([vars(info) for info in list_datasets(data_root)])
+        if dataset is None and data_path is None and not set_:
+            infos = list_datasets(data_root)
+        else:
+            infos = [describe_dataset(_resolve(None, set_, dataset=dataset, data_root=data_root,
+                                               data_path=data_path).data)]
+        frame = pd.DataFrame([vars(info) for info in infos])
     if as_json:
         print_json(frame.to_dict(orient="records"))
         return
@@ -319,6 +339,36 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
         return
     print_table(summary.table(), title=f"Report written to {out}/ (index: {out}/report.md)")
     typer.echo(f"MLflow report run {summary.report_run_id} (experiment {summary.experiment!r})")
+
+
+@app.command()
+def export(run_id: Annotated[str, typer.Option(help="The run to export: a `hardness run`, identify, imbalance or "
+                                                    "benchmark run.")],
+           fmt: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from --out, else "
+                                                                       "csv).")] = None,
+           out: Annotated[Optional[Path], typer.Option(help="File to write (default: export-<run id>.<format>).")] = None,
+           min_agreement: Annotated[Optional[float], typer.Option(
+               min=0.0, max=1.0, help="Keep the samples flagged by at least this fraction of seeds (of any identifier); "
+                                      "with --clean-out, what counts as flagged (default there: 0.5).")] = None,
+           clean_out: Annotated[Optional[Path], typer.Option(
+               help="Also write the data without the flagged samples into this folder, in its own format (npz for "
+                    "built-in datasets).")] = None,
+           tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
+    """One row per sample of a run: original index, file, label, each identifier's mean score and agreement over seeds,
+    its class's inversion epoch; optionally the data without the flagged samples, to train on."""
+    from hardness.console import print_json
+    from hardness.studies.export.run import run_export
+
+    with reported_errors(as_json):
+        summary = run_export(run_id, tracking_uri=tracking_uri, fmt=fmt, out=out, min_agreement=min_agreement,
+                             clean_out=clean_out)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    typer.echo(f"{summary.n_rows} of {summary.n_samples} samples ({', '.join(summary.identifiers)}; {summary.kind} run "
+               f"{summary.run_id}) written to {summary.out}")
+    if summary.clean_out is not None:
+        typer.echo(f"{summary.n_clean} samples left after dropping the flagged ones, written to {summary.clean_out}")
 
 
 @app.command()

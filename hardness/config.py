@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hardness.catalogue import DATASETS, IDENTIFIERS, INJECTION_TYPES
+from hardness.catalogue import DATASET_NAMES, IDENTIFIERS, INJECTION_TYPES, SOURCES
 from hardness.errors import UserError
 from hardness.redaction import redact_url
 
@@ -30,18 +30,60 @@ class _Frozen(BaseModel):
 
 
 class DataConfig(_Frozen):
-    """Which samples to use and how to prepare them (SPEC section 1)."""
+    """Which samples to use and how to prepare them (SPEC section 1).
+
+    Built-in datasets are read from `root`; a user's own data (name npz, csv, parquet or imagefolder) from `path`.
+    Tables take `label_column` and every other numeric column as features (or `feature_columns`); image folders are
+    resized to `image_size` (an int or [height, width]) and read as `grayscale` or RGB. `standardise`: `scalar` (one
+    mean and std, for pixels), `feature` (per column, for tables) or `auto` (scalar for images, feature for tables).
+    """
 
     name: str = "digits"
     root: str = "data"
+    path: str | None = None
     download: bool = False
     subset_size: int | None = Field(default=None, gt=0)
     label_noise: float = Field(default=0.0, ge=0.0, lt=1.0)
+    label_column: str = "label"
+    feature_columns: tuple[str, ...] | None = None
+    image_size: tuple[int, int] | None = None
+    grayscale: bool = False
+    standardise: Literal["auto", "scalar", "feature"] = "auto"
 
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        return check_name("dataset", name, tuple(DATASETS))
+        return check_name("dataset", name, DATASET_NAMES)
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square(cls, size: Any) -> Any:
+        return (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive(cls, size: tuple[int, int] | None) -> tuple[int, int] | None:
+        if size is not None and min(size) <= 0:
+            raise ValueError(f"image_size must be positive, got {list(size)}")
+        return size
+
+    @model_validator(mode="after")
+    def _options_fit_the_source(self) -> DataConfig:
+        if self.name in SOURCES and not self.path:
+            raise ValueError(f"data.name {self.name} reads your own data: give its file or folder as data.path "
+                             f"(--data-path)")
+        used = {"path": self.path is not None, "label_column": self.label_column != "label",
+                "feature_columns": self.feature_columns is not None, "image_size": self.image_size is not None,
+                "grayscale": self.grayscale}
+        for option, sources in _SOURCE_OPTIONS.items():
+            if used[option] and self.name not in sources:
+                raise ValueError(f"data.{option} applies to data.name {' or '.join(sources)}, not {self.name}")
+        return self
+
+
+_SOURCE_OPTIONS = {"path": tuple(SOURCES), "label_column": ("csv", "parquet"), "feature_columns": ("csv", "parquet"),
+                   "image_size": ("imagefolder",), "grayscale": ("imagefolder",)}
+"""The data options that only some sources read."""
 
 
 class ModelConfig(_Frozen):
@@ -70,6 +112,8 @@ class TrainConfig(_Frozen):
     epochs: int = Field(default=500, gt=0)
     precision: Literal["fp32", "bf16"] = "fp32"
     chunk_size: int = Field(default=1024, gt=0)
+    threads: int | None = Field(default=None, gt=0)
+    """torch's intra-op threads; None: the cores available to the process (1 per `hardness search` worker)."""
 
 
 class InversionConfig(_Frozen):

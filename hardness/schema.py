@@ -198,3 +198,13 @@ NOISE_AUROC = "noise/auroc"
 NOISE_AUPRC = "noise/auprc"
 """Metrics of identify runs: AUROC / AUPRC of each seed's scores against the flipped labels (step = seed), and
 <name>_mean over the seeds."""
+
+# --- your own data, threads and acting on results (hardness export, the report's gallery) ---------------
+THREADS = "hardness.threads"
+"""Tag on every run: the torch intra-op threads its process computed with (train.threads or the cores available)."""
+SAMPLES = "samples.csv"
+"""Top-level runs: one row per prepared sample (original_index, label, clean_label, and class_name / path when the
+source has them), the rows `hardness export` writes out."""
+GALLERY = "gallery.csv"
+"""Parents of `hardness run` / `identify`: the hardest samples per class (rank, agreement, score, sample columns) and,
+for images, their pixels (pixel_<i>, 0..255, image_shape 'CxHxW'); the report draws it."""

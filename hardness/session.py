@@ -18,12 +18,14 @@ from hardness.checks import check_fits_data
 from hardness.config import Config, dump_config
 from hardness.data import Dataset, load_dataset
 from hardness.redaction import redact
+from hardness.tables import build_sample_table
+from hardness.threads import set_threads
 from hardness.tracking import Tracker, tracking_tags
 
 
 def resume_key(config: Config, *parts: str) -> str:
     """Identifies an experiment for resuming: the resolved config (tracking excluded) and extra parts."""
-    tree = config.model_dump(exclude={"tracking"})
+    tree = config.model_dump(exclude={"tracking": True, "train": {"threads"}})  # threads change speed, not results
     return hashlib.sha256((repr(tree) + "|".join(parts)).encode()).hexdigest()[:16]
 
 
@@ -51,7 +53,8 @@ class Session:
         """Start a run (resumed by resume `key` or `resume_run_id` when given) and yield its id.
 
         Top-level runs get every resolved config value as a param and config.yaml (plus the source file when
-        given) as artifacts; child runs get only `params`. `worker` shares the run between processes (Tracker.run).
+        given) and the samples table (samples.csv: original index, labels, class names, files) as artifacts; child
+        runs get only `params`. `worker` shares the run between processes (Tracker.run).
         """
         top = parent_run_id is None
         all_params = {**(self.config.flat() if top else {}), **(params or {})}
@@ -65,17 +68,21 @@ class Session:
                               resume_run_id=resume_run_id, worker=worker) as run_id:
             if top and resume_run_id is None:
                 self.tracker.log_text(run_id, dump_config(self.config), schema.CONFIG)
+                self.tracker.log_table(run_id, build_sample_table(self.dataset), schema.SAMPLES)
                 if config_file is not None:  # the user's file, its URL secrets masked like the resolved config's
                     source = redact(config_file.read_text(), self.config.tracking.uri, self.config.search.storage)
                     self.tracker.log_text(run_id, source, f"{schema.CONFIG_SOURCE}/{config_file.name}")
             yield run_id
 
 
-def open_session(config: Config, *, tracker: Tracker | None = None) -> Session:
+def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None) -> Session:
     """Open the configured tracking store (or use `tracker`), load and prepare the dataset, check that the config fits
-    it, build the base tags. Nothing here starts a run, so a refusal here leaves no run behind."""
+    it, set torch's threads (train.threads, else `default_threads`, else the cores available), build the base tags
+    (the threads among them). Nothing here starts a run, so a refusal here leaves no run behind."""
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
     dataset = load_dataset(config.data, config.seed)
     check_fits_data(config, dataset)
-    tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint}
+    threads = set_threads(config.train.threads, default=default_threads)
+    tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint,
+            schema.THREADS: str(threads)}
     return Session(config, tracker, dataset, tags)

@@ -8,16 +8,36 @@ import torch
 from hardness.data import Dataset
 
 
-def build_hard_set_table(dataset: Dataset, hard: torch.Tensor, *, scores: torch.Tensor | None = None,
-                         inversion_epoch: torch.Tensor | None = None) -> pd.DataFrame:
-    """One row per hard sample of one model: original index, label (noisy and clean), score, class inversion epoch."""
-    positions = hard.nonzero().squeeze(1)
+def build_sample_table(dataset: Dataset, positions: torch.Tensor | None = None) -> pd.DataFrame:
+    """One row per sample at `positions` (all when None): original index, label (noisy and clean), and the class name
+    and file path when the dataset has them."""
+    positions = torch.arange(dataset.n_samples) if positions is None else positions
     labels = dataset.y[positions]
     table = pd.DataFrame({
         "original_index": dataset.index[positions].numpy(),
         "label": labels.numpy(),
         "clean_label": dataset.clean_y[positions].numpy(),
     })
+    if dataset.class_names is not None:
+        table["class_name"] = [dataset.class_names[label] for label in labels.tolist()]
+    if dataset.paths is not None:
+        table["path"] = [dataset.paths[position] for position in positions.tolist()]
+    return table
+
+
+def build_score_table(dataset: Dataset, scores: torch.Tensor, seeds: list[int]) -> pd.DataFrame:
+    """Every sample (build_sample_table) with its score under each model: columns seed_<k> for k in `seeds`, from
+    scores [K', N] (row i is model seeds[i])."""
+    table = build_sample_table(dataset)
+    return pd.concat([table, pd.DataFrame(scores.t().numpy(), columns=[f"seed_{k}" for k in seeds])], axis=1)
+
+
+def build_hard_set_table(dataset: Dataset, hard: torch.Tensor, *, scores: torch.Tensor | None = None,
+                         inversion_epoch: torch.Tensor | None = None) -> pd.DataFrame:
+    """One row per hard sample of one model: build_sample_table's columns, score, class inversion epoch."""
+    positions = hard.nonzero().squeeze(1)
+    labels = dataset.y[positions]
+    table = build_sample_table(dataset, positions)
     if scores is not None:
         table["score"] = scores[positions].numpy()
     if inversion_epoch is not None:

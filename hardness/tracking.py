@@ -294,6 +294,27 @@ class Tracker:
                 raise UserError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
             return pd.read_csv(local)
 
+    def load_text(self, run_id: str, artifact_file: str) -> str:
+        """Read back a text artifact (e.g. config.yaml)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, artifact_file, dst_path=tmp)
+            except (MlflowException, OSError) as error:
+                raise UserError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
+            return Path(local).read_text(encoding="utf-8")
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """Run `run_id` of any experiment in this store, as a find_runs row plus `experiment` (its experiment's name);
+        a missing or deleted run is a UserError."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            run = None
+        if run is None or run.info.lifecycle_stage != "active":
+            raise UserError(f"run {run_id} not found in {redact_url(self.uri)}: check the run id (hardness runs lists "
+                            f"an experiment's runs)")
+        return {**_run_row(run), "experiment": self.client.get_experiment(run.info.experiment_id).name}
+
     def finished_runs_by_tag(self, tag: str, parent_run_id: str | None = None) -> dict[str, str]:
         """{tag value: run id} of FINISHED runs carrying `tag` (children of `parent_run_id` if given); newest wins."""
         filter_string = "attributes.status = 'FINISHED'"

@@ -108,7 +108,8 @@ def test_datasets_lists_availability(tmp_path, idx_dataset):
     result = runner.invoke(app, ["datasets", "--data-root", str(root), "--json"])
     assert result.exit_code == 0, result.output
     available = {row["name"]: row["available"] for row in json.loads(result.stdout)}
-    assert available == {"digits": True, "mnist": False, "fashion-mnist": False, "kmnist": True}
+    assert available == {"digits": True, "mnist": False, "fashion-mnist": False, "kmnist": True, "cifar10": False,
+                         "npz": None, "csv": None, "parquet": None, "imagefolder": None}
 
 
 def test_version_and_python_dash_m():
@@ -128,14 +129,15 @@ def test_help_lists_the_catalogue_names():
     for command in ("identify", "imbalance", "search"):
         assert " | ".join(IDENTIFIERS) in help_text(command)
     assert ", ".join(IDENTIFIERS) in help_text("benchmark")
-    assert list(DATASETS) == ["digits", "mnist", "fashion-mnist", "kmnist"]
+    assert list(DATASETS) == ["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
     assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
 
 
 @pytest.mark.parametrize("words, expected", [
     ("hardness run --dataset m", ["mnist"]),
-    ("hardness identify --identifier ", ["confidence", "energy", "stragglers"]),
-    ("hardness benchmark --identifiers stragglers,e", ["stragglers,energy"]),
+    ("hardness identify --identifier c", ["cleanlab", "confidence"]),
+    ("hardness benchmark --identifiers stragglers,e", ["stragglers,el2n", "stragglers,energy"]),
+    ("hardness benchmark --identifiers a", ["aum", "all"]),
 ])
 def test_shell_completion_offers_the_names(words, expected):
     result = runner.invoke(app, [], prog_name="hardness", env={

@@ -52,7 +52,7 @@ def test_parse_override_types():
     ("data.label_noise=1.5", "data.label_noise"),
     ("model.latent_layer=5", "latent_layer"),
     ("seeds", "key=value"),
-    ("identifier.name=vibes", "unknown identifier 'vibes'; choose from: confidence, energy, stragglers"),
+    ("identifier.name=vibes", "unknown identifier 'vibes'; choose from: aum, cleanlab, confidence"),
     ("benchmark.identifiers=[]", "benchmark.identifiers: name at least one identifier"),
     ("inversion.warmup=498", "inversion.warmup + inversion.check_every = 503, after train.epochs 500"),
     ("train.lr=[0.1", "--set train.lr:1:5 is not valid YAML"),

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from hardness.config import DataConfig
-from hardness.data import compute_label_noise, find_idx_damage, list_datasets, load_dataset
+from hardness.data import compute_label_noise, list_datasets, load_dataset
+from hardness.datasets.idx import find_idx_damage
 from hardness.errors import HardnessError, UserError
 from tests.conftest import write_idx_dataset
 
@@ -179,7 +180,9 @@ def test_digits_loads_offline():
 def test_list_datasets_reports_availability(idx_dataset):
     root, _, _ = idx_dataset("MNIST")
     infos = {info.name: info for info in list_datasets(root)}
-    assert set(infos) == {"digits", "mnist", "fashion-mnist", "kmnist"}
+    assert set(infos) == {"digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "npz", "csv", "parquet",
+                          "imagefolder"}
+    assert not infos["cifar10"].available and infos["csv"].available is None and infos["csv"].location == "data.path"
     assert infos["digits"].available and infos["mnist"].available
     assert not infos["fashion-mnist"].available and not infos["kmnist"].available
     assert infos["mnist"].location == str(root / "MNIST" / "raw")

@@ -289,11 +289,24 @@ def test_find_sources_sorts_studies_from_their_seeds_trials_and_cells():
         {"run_id": "b-cell", "status": "FINISHED", "kind": imbalance, "parent": "b-grid", "cell": "h0"},
         {"run_id": "q", "status": "FINISHED", "kind": search},
         {"run_id": "q-trial", "status": "KILLED", "kind": search, "parent": "q"},
+        {"run_id": "killed", "status": "KILLED", "kind": stragglers},
+        {"run_id": "killed-0", "status": "FINISHED", "kind": stragglers, "parent": "killed"},
+        {"run_id": "stale", "status": "RUNNING", "kind": benchmark},
     ])
     sources = load.find_sources(runs)
     found = (sources.stragglers, sources.grids, sources.benchmarks, sources.searches)
     assert found == (["s"], ["g", "b-grid"], ["b"], ["q"])
     assert sources.counts() == {"stragglers": 1, "grids": 2, "benchmarks": 1, "searches": 1}
+
+
+def test_diverged_seeds_are_left_out_of_the_stragglers_section(store):
+    tracker = Tracker(store["uri"], EXPERIMENT, must_exist=True)
+    runs, parent = tracker.find_runs(), store["ids"]["stragglers"]
+    before = load.load_stragglers(tracker, runs, parent)
+    seeds = load.children_of(runs, parent)["run_id"].tolist()
+    marked = runs.assign(**{load.tag(schema.DIVERGED): runs["run_id"].map({seeds[0]: "true"})})
+    after = load.load_stragglers(tracker, marked, parent)
+    assert after.per_seed["seed"].nunique() == before.per_seed["seed"].nunique() - 1
 
 
 def test_cells_from_runs_takes_grid_params_and_means_not_spreads():

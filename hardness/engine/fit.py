@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from types import MappingProxyType
 
 import torch
 
@@ -53,9 +54,9 @@ class EpochState:
 class Hook:
     """Subscriber to engine events: subclass it and override what you use; the defaults ask for nothing.
 
-    Observations always cover all N samples; a hook that cares only about each model's training samples
-    restricts itself with `state.train_mask` (in `on_chunk`, `train_mask[:, positions]` of its last state
-    or its own copy of the mask).
+    Observations always cover all N samples (one pass serves every subscriber); a hook that cares only about
+    each model's training samples restricts itself with `state.train_mask`, or in `on_chunk` with the mask
+    given to fit, `train_mask[models][:, positions]` (a slot's row never changes during a fit).
     """
 
     observes: frozenset[str] = frozenset()
@@ -145,7 +146,7 @@ class Engine:
             last = epoch == self.train.epochs
             loss, grads = run_pass(kernels, ensemble, inputs, weight, observer, chunk_size=self.train.chunk_size,
                                    with_grads=full_batch and not last)
-            state = EpochState(epoch, models.clone(), loss.float(), observer.finish(), mask)
+            state = EpochState(epoch, models.clone(), loss.float(), MappingProxyType(observer.finish()), mask)
             stop = torch.zeros(len(models), dtype=torch.bool, device=device)
             for hook in hooks:
                 requested = hook.on_epoch_end(state)

@@ -41,28 +41,43 @@ def early_epoch(config: Config, epoch: int) -> int:
     return min(epoch, config.train.epochs)
 
 
-def _rows(models: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def rows_of(models: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Index of the (model slot, sample) pairs models [K'] x positions [P] into a [K, N, ...] tensor."""
     return models.unsqueeze(1), positions.unsqueeze(0)
 
 
 class Moments:
-    """Running count, mean and M2 (Welford) per (model, sample) of values [K, N, *trail]; std is the population std."""
+    """Running count, mean and M2 (Welford) per (model, sample) of values [K, N, *trail]; std is the population std.
+
+    The [K, N, D] accumulators of a heavy observation are large: an update touches them through rows of flat views
+    (index_select / index_copy_, far faster than 2-d indexing) and reuses its scratch buffers across chunks.
+    """
 
     def __init__(self, shape: Sequence[int], device: torch.device | str = "cpu"):
         self.count = torch.zeros(tuple(shape[:2]), device=device)
         self.mean = torch.zeros(tuple(shape), device=device)
         self.m2 = torch.zeros(tuple(shape), device=device)
+        self._scratch: dict[str, torch.Tensor] = {}
+
+    def _buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        buffer = self._scratch.get(name)
+        if buffer is None or buffer.shape != like.shape:
+            buffer = self._scratch[name] = torch.empty_like(like)
+        return buffer
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> None:
         """Fold values [K', P, *trail] of samples `positions` [P] of model slots `models` [K'] into the moments."""
-        rows = _rows(models, positions)
-        count = self.count[rows] + 1
-        delta = values - self.mean[rows]
-        mean = self.mean[rows] + delta / count.view(count.shape + (1,) * (values.dim() - 2))
-        self.m2[rows] += delta * (values - mean)
-        self.mean[rows] = mean
-        self.count[rows] = count
+        rows = (models.unsqueeze(1) * self.count.shape[1] + positions.unsqueeze(0)).flatten()
+        values = values.reshape(len(rows), -1)
+        mean, m2 = self.mean.view(-1, values.shape[1]), self.m2.view(-1, values.shape[1])
+        count = self.count.view(-1).index_select(0, rows).add_(1).unsqueeze(1)
+        updated = torch.index_select(mean, 0, rows, out=self._buffer("rows", values))
+        delta = torch.sub(values, updated, out=self._buffer("delta", values))
+        mean.index_copy_(0, rows, updated.addcdiv_(delta, count))
+        # M2 += (x - old mean)(x - new mean) = delta^2 (count - 1) / count
+        spread = torch.index_select(m2, 0, rows, out=updated)
+        m2.index_copy_(0, rows, spread.addcmul_(delta.square_(), (count - 1) / count))
+        self.count.view(-1).index_copy_(0, rows, count.squeeze(1))
 
     @property
     def std(self) -> torch.Tensor:
@@ -78,7 +93,7 @@ class Latest:
         self.value = torch.zeros(tuple(shape), device=device)
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> None:
-        self.value[_rows(models, positions)] = values
+        self.value[rows_of(models, positions)] = values
 
 
 class Sink(Protocol):

@@ -17,7 +17,7 @@ import torch
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import Observe, identified, train_observed, training_epochs
+from hardness.identifiers.dynamics import Observe, identified, rows_of, train_observed, training_epochs
 from hardness.progress import Progress
 
 
@@ -31,7 +31,7 @@ class ForgettingEvents:
         self.previous = torch.zeros(tuple(shape), dtype=torch.bool, device=device)
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, correct: torch.Tensor) -> None:
-        rows = models.unsqueeze(1), positions.unsqueeze(0)
+        rows = rows_of(models, positions)
         self.events[rows] += self.previous[rows] & ~correct
         self.previous[rows] = correct
         self.learned[rows] |= correct

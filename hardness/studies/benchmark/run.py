@@ -23,8 +23,9 @@ from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
                                                 build_overlap_tables, compute_class_error_rates)
-from hardness.studies.identify.identification import HardSets, identify_hard_sets
+from hardness.studies.identify.identification import HardSets, identify, identify_hard_sets, threshold_identification
 from hardness.studies.imbalance.run import run_grid
+from hardness.tables import build_score_table
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
     with session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
         n_sets = config.imbalance.hard_sets
         reference = identify_hard_sets(dataset, config, BASELINE, n_sets, progress=staged(progress, BASELINE))
-        found = {name: reference if is_baseline(name) else identify_hard_sets(
-            dataset, config, name, n_sets, reference=reference, progress=staged(progress, name)) for name in names}
+        identified = {name: identify(dataset, config, name, n_sets, progress=staged(progress, name))
+                      for name in names if not is_baseline(name)}
+        found = {name: threshold_identification(dataset, config, identified[name], reference=reference)
+                 if name in identified else reference for name in names}
         found.setdefault(BASELINE, reference)
         sets = _pair_left_out(found)
         grids = {}
@@ -63,6 +66,10 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
             with session.run(f"grid-{name}", schema.Kind.IMBALANCE, identifier=name, parent_run_id=parent,
                              key=resume_key(config, "benchmark-grid", name)) as grid_run:
                 grids[name] = run_grid(session, grid_run, name, sets[name], progress=staged(progress, f"grid {name}")).cells
+                scores = identified[name].scores if name in identified else None
+                if scores is not None:  # what `hardness export` reads beside the grid's hard_sets.csv
+                    kept = (~sets[name].diverged).nonzero().flatten().tolist()
+                    tracker.log_table(grid_run, build_score_table(dataset, scores[kept], kept), schema.SCORES)
         class_error, error_diverged = compute_class_error_rates(_error_dataset(session), config)
         report_diverged(error_diverged, "class-error models")
         kept = {name: hard_sets.kept for name, hard_sets in sets.items()}

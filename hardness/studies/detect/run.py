@@ -25,6 +25,7 @@ from hardness.studies.detect.evaluate import evaluate_injection
 from hardness.studies.detect.inject import REFERENCE_TYPES, Injection, check_injectable, inject
 from hardness.studies.detect.reference import compute_reference_probabilities
 from hardness.studies.detect.scoring import build_summary, summarise_unit
+from hardness.studies.report.load import quiet_downloads
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,14 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
         if any(unit.type in REFERENCE_TYPES for unit in pending):
             probabilities = compute_reference_probabilities(session.dataset, config,
                                                             progress=staged(progress, "reference"))
+        tables = {}
         for unit in pending:
             injection = inject(session.dataset, unit.type, unit.rate, config.seed, probabilities=probabilities)
-            _run_unit(session, parent, injection, unit, names, staged(progress, unit.key))
-        finished = session.tracker.finished_runs_by_tag(schema.DETECT_UNIT, parent_run_id=parent)
-        detection = pd.concat([session.tracker.load_table(finished[unit.key], schema.DETECTION) for unit in units],
-                              ignore_index=True)
+            tables[unit.key] = _run_unit(session, parent, injection, unit, names, staged(progress, unit.key))
+        with quiet_downloads():
+            tables |= {unit.key: session.tracker.load_table(done[unit.key], schema.DETECTION) for unit in units
+                       if unit.key in done}
+        detection = pd.concat([tables[unit.key] for unit in units], ignore_index=True)
         summary = build_summary(detection)
         session.tracker.log_table(parent, detection, schema.DETECTION)
         session.tracker.log_table(parent, summary, schema.DETECTION_SUMMARY)
@@ -97,8 +100,8 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
 
 
 def _run_unit(session: Session, parent: str, injection: Injection, unit: Unit, names: list[str],
-              progress: Progress | None) -> None:
-    """Evaluate one unit inside its child run and log its metrics and tables."""
+              progress: Progress | None) -> pd.DataFrame:
+    """Evaluate one unit inside its child run, log its metrics and tables; returns its detection rows."""
     params = {schema.INJECTION_PARAM: unit.type, schema.RATE_PARAM: unit.rate, schema.INJECTED_PARAM: injection.count,
               "identifiers": ",".join(names)}
     with session.run(f"detect-{unit.key}", schema.Kind.DETECT, parent_run_id=parent, params=params,
@@ -109,6 +112,7 @@ def _run_unit(session: Session, parent: str, injection: Injection, unit: Unit, n
         session.tracker.log_metrics(child, summarise_unit(table) | {schema.INJECTED_PARAM: float(injection.count)})
         session.tracker.log_table(child, table, schema.DETECTION)
         session.tracker.log_table(child, _injected_table(session, injection), schema.INJECTED)
+    return table
 
 
 def _injected_table(session: Session, injection: Injection) -> pd.DataFrame:

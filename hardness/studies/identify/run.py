@@ -15,9 +15,10 @@ from hardness.metrics import score_label_noise
 from hardness.progress import Progress
 from hardness.resources import require_memory
 from hardness.session import open_session
+from hardness.studies.export.gallery import build_gallery
 from hardness.studies.identify.identification import count_table, identify, threshold_identification
 from hardness.studies.identify.noise import ranking_scores, score_noise_ranking
-from hardness.tables import build_hard_set_table
+from hardness.tables import build_hard_set_table, build_score_table
 from hardness.thresholds import count_per_class
 
 
@@ -56,11 +57,10 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
             scores = None if identification.scores is None else identification.scores[k]
             table = build_hard_set_table(dataset, row, scores=scores)
             tracker.log_table(parent, table, schema.hard_set_table(k))
-        if identification.scores is not None:
-            score_frame = pd.DataFrame(identification.scores[seeds].t().numpy(), columns=[f"seed_{k}" for k in seeds])
-            score_frame.insert(0, "original_index", dataset.index.numpy())
-            score_frame.insert(1, "label", dataset.y.numpy())
-            tracker.log_table(parent, score_frame, schema.SCORES)
+        scores = None if identification.scores is None else identification.scores[seeds]
+        if scores is not None:
+            tracker.log_table(parent, build_score_table(dataset, scores, seeds), schema.SCORES)
+        tracker.log_table(parent, build_gallery(dataset, name, hard_sets, scores), schema.GALLERY)
         class_counts = count_per_class(hard_sets, dataset.y, dataset.n_classes)
         counts = count_table(class_counts, seeds)
         tracker.log_table(parent, counts, schema.COUNTS_PER_CLASS)

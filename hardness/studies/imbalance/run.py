@@ -26,6 +26,7 @@ from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.identify.identification import HardSets, identify_hard_sets
 from hardness.studies.imbalance.grid import CellResult, build_cells, evaluate_cells
+from hardness.tables import build_sample_table
 from hardness.tracking import Tracker
 
 
@@ -111,9 +112,11 @@ def _split_table(dataset: Dataset, result: CellResult) -> pd.DataFrame:
 
 
 def _hard_set_table(dataset: Dataset, hard_sets: torch.Tensor) -> pd.DataFrame:
+    """One row per (hard set, hard sample): the set's number, then build_sample_table's columns."""
     rows, positions = hard_sets.nonzero(as_tuple=True)
-    return pd.DataFrame({"hard_set": rows.numpy(), "original_index": dataset.index[positions].numpy(),
-                         "label": dataset.y[positions].numpy()})
+    table = build_sample_table(dataset, positions)
+    table.insert(0, "hard_set", rows.numpy())
+    return table
 
 
 def _cells_frame(tracker: Tracker, run_ids: list[str]) -> pd.DataFrame:

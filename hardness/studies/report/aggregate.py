@@ -229,3 +229,39 @@ def display_comparison(comparison: pd.DataFrame, baseline: str, *, metric: str =
     rest = [c for c in comparison.columns if not c.startswith(metric) and c not in display]
     return pd.concat([display, comparison[rest]], axis=1).rename(
         columns={"diff_vs_baseline": f"gap − {baseline}", "p_cells": "p (cells)", "p_hard_sets": "p (hard sets)"})
+
+
+# --- detection benchmarks ---------------------------------------------------------------------------
+
+DETECT_MEASURE = schema.DETECT_MEASURES[0]
+ALL_RATES = "all"
+"""`rates` of a detection summary row that averages each seed over every rate before the spread across seeds."""
+
+
+def summarise_detection(detection: pd.DataFrame, measure: str = DETECT_MEASURE) -> pd.DataFrame:
+    """detection.csv -> per (rates, identifier, injection) across seeds: n, <measure>_mean/_std/_ci_low/_ci_high and
+    <measure>_ensemble (the ensemble's value). `rates` is ALL_RATES (each seed's mean over the rates first) or one rate
+    written with %g; rows in the order rates (all first), identifier (baseline first), injection (as run)."""
+    keys, rate = ["identifier", schema.INJECTION_PARAM], schema.RATE_PARAM
+    seeds = detection[detection["scope"] == schema.SCOPE_SEED]
+    ensemble = detection[detection["scope"] == schema.SCOPE_ENSEMBLE].rename(columns={measure: f"{measure}_ensemble"})
+    groups = {ALL_RATES: (seeds.groupby([*keys, "seed"], as_index=False)[measure].mean(), ensemble)}
+    groups |= {f"{value:g}": (seeds[seeds[rate] == value], ensemble[ensemble[rate] == value])
+               for value in sorted(seeds[rate].unique())}
+    table = pd.concat([summarise(per_seed, keys, [measure])
+                       .merge(whole.groupby(keys, as_index=False)[f"{measure}_ensemble"].mean(), on=keys, how="left")
+                       .assign(rates=label) for label, (per_seed, whole) in groups.items()], ignore_index=True)
+    order = {"rates": list(groups), "identifier": baseline_first(detection["identifier"]),
+             schema.INJECTION_PARAM: list(dict.fromkeys(detection[schema.INJECTION_PARAM]))}
+    table = table.sort_values(list(order), key=lambda column: column.map(order[column.name].index))
+    return table[["rates", *[c for c in table.columns if c != "rates"]]].reset_index(drop=True)
+
+
+def display_detection(summary: pd.DataFrame, measure: str = DETECT_MEASURE) -> pd.DataFrame:
+    """One rates value of summarise_detection as identifier (rows) x injection (columns) text: 'mean [ci_low,
+    ci_high]' across seeds."""
+    text = summary.assign(cell=[f"{format_number(m)} {ci}" for m, ci in
+                                zip(summary[f"{measure}_mean"], interval_column(summary, measure))])
+    pivot = text.pivot(index="identifier", columns=schema.INJECTION_PARAM, values="cell")
+    pivot = pivot.loc[list(dict.fromkeys(summary["identifier"])), list(dict.fromkeys(summary[schema.INJECTION_PARAM]))]
+    return pivot.reset_index().rename_axis(columns=None)

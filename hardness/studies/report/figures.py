@@ -20,8 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from hardness import schema
-from hardness.studies.report.aggregate import (ACC, ALL, CLASS_ERROR, COUNT_COLUMNS, EASY, HARD, format_p,
-                                               summarise_search)
+from hardness.studies.report.aggregate import (ACC, ALL, ALL_RATES, CLASS_ERROR, COUNT_COLUMNS, DETECT_MEASURE, EASY,
+                                               HARD, format_p, summarise_search)
 
 MEASURE_LABELS = dict(zip(schema.MEASURES, ("accuracy", "precision (macro)", "recall (macro)", "F1 (macro)")))
 PART_TITLES = dict(zip(schema.TEST_PARTS, ("all test samples", "hard test samples", "easy test samples")))
@@ -315,3 +315,69 @@ def plot_search(trials: pd.DataFrame, objectives: dict[str, bool], *, title: str
     figure.suptitle(title)
     return figure
 
+
+
+@styled
+def plot_detection(summary: pd.DataFrame, *, title: str, measure: str = DETECT_MEASURE) -> Figure:
+    """Heatmaps, one per `rates` value of summarise_detection: identifiers (rows) x injection types (columns), coloured
+    by the mean over seeds (0.5 = chance, white), annotated with the mean and the 95% CI half-width across seeds."""
+    panels = list(dict.fromkeys(summary["rates"]))
+    names = list(dict.fromkeys(summary["identifier"]))
+    types = list(dict.fromkeys(summary[schema.INJECTION_PARAM]))
+    figure, axes = new_figure(1, len(panels), panel=(0.75 * len(types) + 1.9, 0.3 * len(names) + 1.0))
+    for ax, rates in zip(axes[0], panels):
+        rows = summary[summary["rates"] == rates].set_index(["identifier", schema.INJECTION_PARAM])
+        cells = pd.MultiIndex.from_product([names, types])
+        means = rows[f"{measure}_mean"].reindex(cells).to_numpy(float).reshape(len(names), len(types))
+        halves = (rows[f"{measure}_ci_high"] - rows[f"{measure}_mean"]).reindex(cells).to_numpy(float)
+        image = ax.imshow(means, cmap="RdBu", vmin=0, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(means):
+            half = halves[i * len(types) + j]
+            text = "-" if np.isnan(value) else f"{value:.2f}" + ("" if np.isnan(half) else f"\n±{half:.2f}")
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                    color="white" if not np.isnan(value) and abs(value - 0.5) > 0.35 else "0.1")
+        ax.set_xticks(range(len(types)), types, rotation=30, ha="right")
+        ax.set_yticks(range(len(names)), names if ax is axes[0, 0] else [])
+        ax.grid(False)
+        ax.set_title("mean over rates" if rates == ALL_RATES else f"rate {rates}")
+    colorbar = figure.colorbar(image, ax=axes[0, -1], shrink=0.8)
+    colorbar.set_label(f"{measure.upper()} (mean over seeds; ± 95% CI)")
+    figure.suptitle(title)
+    return figure
+
+
+GALLERY_CLASSES = 20
+"""At most this many classes (rows) in a gallery figure; its table lists them all."""
+
+
+@styled
+def plot_gallery(gallery: pd.DataFrame, *, title: str) -> Figure:
+    """One row per class, its hardest samples left to right (rank 0 first), each titled with its original index, the
+    share of seeds flagging it and its mean score; from a gallery table with pixel columns (schema.GALLERY)."""
+    channels, height, width = (int(size) for size in str(gallery["image_shape"].iloc[0]).split("x"))
+    pixels = gallery[[f"pixel_{i}" for i in range(channels * height * width)]].to_numpy(float) / 255
+    images = pixels.reshape(len(gallery), channels, height, width).transpose(0, 2, 3, 1)
+    labels = list(dict.fromkeys(gallery["label"]))[:GALLERY_CLASSES]
+    ncols = int(gallery["rank"].max()) + 1
+    figure, axes = new_figure(len(labels), ncols, panel=(0.95, 1.15))
+    agreement = next(c for c in gallery.columns if c.endswith("_agreement"))
+    score = agreement.removesuffix("_agreement") + "_score"
+    for ax in axes.flat:  # frameless, but with a y label the layout makes room for
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        ax.spines[:].set_visible(False)
+    for row, label in enumerate(labels):
+        rows = gallery[gallery["label"] == label]
+        name = rows["class_name"].iloc[0] if "class_name" in rows else label
+        for position, sample in zip(rows.index, rows.itertuples()):
+            ax = axes[row, int(sample.rank)]
+            image = images[position]
+            ax.imshow(image[..., 0] if channels == 1 else image, cmap="gray" if channels == 1 else None, vmin=0, vmax=1)
+            text = f"#{sample.original_index}\n{getattr(sample, agreement):.0%}"
+            if score in gallery:
+                text += f" · {getattr(sample, score):.2g}"
+            ax.set_title(text, fontsize=6.5)
+        axes[row, 0].set_ylabel(str(name), rotation=0, ha="right", va="center")
+    figure.suptitle(title)
+    return figure

@@ -21,7 +21,7 @@ from hardness.studies.report.aggregate import CELL_KEYS
 from hardness.tracking import Tracker
 
 SOURCE_KINDS = [str(kind) for kind in (schema.Kind.STRAGGLERS, schema.Kind.IMBALANCE, schema.Kind.BENCHMARK,
-                                       schema.Kind.SEARCH)]
+                                       schema.Kind.SEARCH, schema.Kind.DETECT, schema.Kind.IDENTIFY)]
 DEFAULT_REDUCE = "easy"  # ImbalanceConfig.reduce's default, for runs that did not log it
 
 
@@ -93,8 +93,8 @@ def load_runs(tracker: Tracker, experiments: Sequence[str], run_ids: Sequence[st
                             f"of {tracker.uri}") from None
     runs = select_runs(runs, runs.loc[column(runs, tag(schema.KIND)).isin(SOURCE_KINDS), "run_id"].tolist())
     if runs.empty:
-        raise HardnessError(f"no runs of hardness run / imbalance / benchmark / search found in experiment(s) "
-                            f"{', '.join(chosen)} of {tracker.uri}")
+        raise HardnessError(f"no runs of hardness run / identify / imbalance / benchmark / search / detect found in "
+                            f"experiment(s) {', '.join(chosen)} of {tracker.uri}")
     runs = runs.sort_values("start_time", kind="stable").reset_index(drop=True)
     runs.insert(2, "experiment", runs["experiment_id"].astype(str).map(names))
     return runs, chosen
@@ -108,22 +108,27 @@ class Sources:
     grids: list[str]
     benchmarks: list[str]
     searches: list[str]
+    detections: list[str]
+    identifications: list[str]
 
     def counts(self) -> dict[str, int]:
         return {field.name: len(getattr(self, field.name)) for field in fields(self)}
 
 
 def find_sources(runs: pd.DataFrame) -> Sources:
-    """Studies of each kind (runs whose parent is not of their kind) and grids (parents of finished cell runs)."""
+    """FINISHED studies of each kind (runs whose parent is not of their kind; killed, failed, running or stale ones
+    are left out) and grids (parents of finished cell runs)."""
     kinds, parents = column(runs, tag(schema.KIND)), column(runs, tag(schema.PARENT_RUN_ID))
 
     def studies(kind: schema.Kind) -> list[str]:
         mine = kinds == str(kind)
-        return runs.loc[mine & ~parents.isin(runs.loc[mine, "run_id"]), "run_id"].tolist()
+        top = mine & ~parents.isin(runs.loc[mine, "run_id"])
+        return runs.loc[top & (runs["status"] == "FINISHED"), "run_id"].tolist()
 
     cells = column(runs, tag(schema.CELL)).notna() & (runs["status"] == "FINISHED")
     return Sources(studies(schema.Kind.STRAGGLERS), list(dict.fromkeys(parents[cells].dropna())),
-                   studies(schema.Kind.BENCHMARK), studies(schema.Kind.SEARCH))
+                   studies(schema.Kind.BENCHMARK), studies(schema.Kind.SEARCH), studies(schema.Kind.DETECT),
+                   studies(schema.Kind.IDENTIFY))
 
 
 def list_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -196,8 +201,9 @@ def _class_columns(runs: pd.DataFrame, prefix: str) -> dict[int, str]:
 
 
 def load_stragglers(tracker: Tracker, runs: pd.DataFrame, parent: str) -> Stragglers | None:
-    """The finished seeds of one `hardness run` (None without any): their per-class metrics and radii tables."""
+    """The finished, non-diverged seeds of one `hardness run` (None without any): per-class metrics and radii tables."""
     seeds = finished(children_of(runs, parent))
+    seeds = seeds[column(seeds, tag(schema.DIVERGED)).astype(str) != "true"]
     if seeds.empty:
         return None
     curves = []
@@ -325,3 +331,26 @@ def _directions(direction: object, count: int) -> list[bool]:
     'maximize,minimize'; maximize when it is missing."""
     words = re.findall(r"max|min", direction.lower()) if isinstance(direction, str) else []
     return [w == "max" for w in (words * count)[:count]] if words else [True] * count
+
+
+# --- detection benchmarks ---------------------------------------------------------------------------
+
+def load_detection(tracker: Tracker, runs: pd.DataFrame, parent: str) -> pd.DataFrame | None:
+    """A detect run's long detection table (None without rows); without its own (it did not get to log it) the
+    finished units' tables are joined."""
+    table = load_table(tracker, parent, schema.DETECTION)
+    if table is None:
+        units = finished(children_of(runs, parent))
+        units = units[column(units, tag(schema.DETECT_UNIT)).notna()]
+        found = [load_table(tracker, run_id, schema.DETECTION) for run_id in units["run_id"]]
+        found = [frame for frame in found if frame is not None]
+        table = pd.concat(found, ignore_index=True) if found else None
+    return None if table is None or table.empty else table
+
+
+# --- galleries (`hardness run`, identify) -------------------------------------------------------------
+
+def load_gallery(tracker: Tracker, run_id: str) -> pd.DataFrame | None:
+    """A run's hardest samples per class (schema.GALLERY; pixel columns for images), None when it logged none."""
+    gallery = load_table(tracker, run_id, schema.GALLERY)
+    return None if gallery is None or gallery.empty else gallery

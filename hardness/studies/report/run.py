@@ -2,7 +2,9 @@
 
 Sections, in order: the runs read; per `hardness run` the radius curves and per-class inversion / straggler
 statistics; per imbalance grid the metrics against the fraction kept; per benchmark the identifiers side by
-side, the gap with paired tests, hard counts per class and overlap matrices; per search the trial history.
+side, the gap with paired tests, hard counts per class and overlap matrices; per search the trial history; per
+detection benchmark the AUROC heatmaps (identifier x injection type, over rates and per rate); per `hardness run`
+and `identify` the gallery of the hardest samples per class (images, or a table for tabular data).
 Figures go to OUT/figures as PNG and PDF, tables to OUT/tables as CSV and Markdown, an index to OUT/report.md;
 the same files become artifacts of a run of kind `report`, logged beside the newest run the report read.
 """
@@ -70,7 +72,8 @@ def _write_sections(tracker: Tracker, runs: pd.DataFrame, writer: Writer, progre
     """Every section the runs support, in order: runs read, stragglers, grids, benchmarks, searches."""
     sources = load.find_sources(runs)
     jobs = [*((_stragglers, r) for r in sources.stragglers), *((_grid, r) for r in sources.grids),
-            *((_benchmark, r) for r in sources.benchmarks), *((_search, r) for r in sources.searches)]
+            *((_benchmark, r) for r in sources.benchmarks), *((_search, r) for r in sources.searches),
+            *((_detect, r) for r in sources.detections), *((_identify, r) for r in sources.identifications)]
     writer.section("Runs read")
     writer.table(load.list_runs(runs), "runs", "Runs the report read")
     for done, (job, run_id) in enumerate(jobs):
@@ -105,6 +108,26 @@ def _stragglers(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Write
         writer.figure(figure, f"classes-{stem}", "Stragglers and inversion epoch per class")
         writer.table(classes, f"classes-{stem}", "Inversion epoch and stragglers per class across seeds",
                      display=aggregate.display_classes(classes))
+    _gallery(tracker, parent, writer, stem, f"Hardest stragglers per class: {title}")
+
+
+def _identify(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Writer, stem: str, title: str) -> None:
+    """The hardest samples per class of one `hardness identify` run."""
+    writer.section(f"Identification: {title}", title)
+    _gallery(tracker, parent, writer, stem, f"Hardest samples per class: {title}")
+
+
+def _gallery(tracker: Tracker, parent: str, writer: Writer, stem: str, title: str) -> None:
+    """The run's hardest samples per class: an image grid (PNG + PDF) for images, and always their table."""
+    gallery = load.load_gallery(tracker, parent)
+    if gallery is None:
+        return
+    if "image_shape" in gallery:
+        writer.figure(figures.plot_gallery(gallery, title=title), f"gallery-{stem}",
+                      "Hardest samples per class (original index, share of seeds flagging it, mean score)")
+    shown = gallery[[c for c in gallery.columns if not c.startswith("pixel_") and c != "image_shape"]]
+    writer.table(shown, f"gallery-{stem}", "Hardest samples per class (rank 0 = hardest: most seeds agree, then "
+                 "highest mean score)")
 
 
 def _grid(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Writer, stem: str, title: str) -> None:
@@ -185,6 +208,24 @@ def _search(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Writer, s
     writer.figure(figures.plot_search(search.trials, search.objectives, title=f"Search history: {title}"),
                   f"search-{stem}", "Objective per trial and best so far")
     writer.table(history, f"trials-{stem}", "Search trials")
+
+
+def _detect(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Writer, stem: str, title: str) -> None:
+    """How well each identifier finds each injected type: AUROC heatmaps over rates and per rate, CIs across seeds."""
+    writer.section(f"Detection: {title}", title)
+    detection = load.load_detection(tracker, runs, parent)
+    if detection is None:
+        return
+    summary = aggregate.summarise_detection(detection)
+    overall = summary[summary["rates"] == aggregate.ALL_RATES]
+    writer.figure(figures.plot_detection(overall, title=f"Detection of injected samples: {title}"),
+                  f"detection-{stem}", "AUROC per identifier and injection type, mean over rates (95% CI over seeds)")
+    if summary["rates"].nunique() > 2:  # one rate besides "all" repeats the same numbers
+        writer.figure(figures.plot_detection(summary[summary["rates"] != aggregate.ALL_RATES],
+                                             title=f"Detection of injected samples per rate: {title}"),
+                      f"detection-rates-{stem}", "AUROC per identifier and injection type at each rate")
+    writer.table(summary, f"detection-{stem}", "Detection AUROC across seeds (mean over rates, then per rate; "
+                 "auroc_ensemble: the ensemble of the seeds)", display=aggregate.display_detection(overall))
 
 
 def _log_report(tracker: Tracker, writer: Writer, experiments: list[str], run_ids: Sequence[str],

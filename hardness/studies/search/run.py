@@ -95,7 +95,7 @@ def run_search(config: Config, *, progress: Progress | None = None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = config.identifier.name
     get_identifier(name)
-    session = open_session(config)
+    session = open_session(config, default_threads=1)  # workers usually run side by side: one thread each
     require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config, 1)),
                    lever="lower --hard-sets, imbalance.inits or imbalance.models_per_batch")
     tracker, dataset = session.tracker, session.dataset

@@ -26,6 +26,7 @@ from hardness.redaction import redact_url
 from hardness.resources import require_memory
 from hardness.seeds import derive_model_seeds
 from hardness.session import Session, open_session
+from hardness.studies.export.gallery import build_gallery
 from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
 
 
@@ -70,8 +71,11 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         stragglers = pd.concat([table.assign(model=k) for k, (_, table) in enumerate(logged)], ignore_index=True)
         converged = run.converged()
         per_class = summarise_inversions(converged.inversion_epoch, converged.hard, dataset.y)
+        if dataset.class_names is not None:
+            per_class.insert(1, "class_name", dataset.class_names)
         _log_summary(session, parent, converged, per_class)
         tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
+        tracker.log_table(parent, build_gallery(dataset, schema.BASELINE_IDENTIFIER, converged.hard), schema.GALLERY)
     diverged = run.diverged.tolist()
     return StragglerSummary(
         parent, children, config.tracking.experiment, redact_url(tracker.uri), dataset.name, dataset.n_samples, per_class,

@@ -1,0 +1,1 @@
+"""`hardness export`: the verdicts of a tracked run as one row per sample, and the data without its flagged samples."""
