@@ -6,6 +6,7 @@ Heavy libraries (torch, mlflow) are imported inside the commands so `--help` and
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -391,6 +392,22 @@ def runs(experiment: ExperimentOption = None, tracking_uri: TrackingOption = Non
     print_table(summary.display(), title=f"Runs of experiment {summary.experiment!r} ({len(summary.runs)} of "
                                          f"{summary.total}, newest first)")
     typer.echo(summary.outcome(stale_after))
+
+
+@app.command()
+def ui(tracking_uri: TrackingOption = None,
+       host: Annotated[str, typer.Option(help="Address to serve on (loopback by default: the UI has no login).")] = "127.0.0.1",
+       port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 5000) -> None:
+    """Open the MLflow UI on the store every command writes to (./mlruns by default); a server URI is printed."""
+    from hardness.tracking import ui_command
+
+    with reported_errors():
+        command = ui_command(tracking_uri, host=host, port=port)
+    if command is None:
+        typer.echo(f"the runs are served by the tracking server: open {tracking_uri} in a browser")
+        return
+    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    os.execvp(command[0], command)
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ standard tags and the full resolved config, and guarantees the run ends FINISHED
 from __future__ import annotations
 
 import hashlib
+import json
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,12 +70,42 @@ class Session:
         with self.tracker.run(name, parent_run_id=parent_run_id, params=all_params, tags=all_tags,
                               resume_run_id=resume_run_id, worker=worker) as run_id:
             if top and resume_run_id is None:
+                self.tracker.set_tags(run_id, {schema.NOTE: f"`{command_line(self.config)}`"})
+                self.tracker.log_dataset(run_id, **describe_dataset(self.config, self.dataset))
                 self.tracker.log_text(run_id, dump_config(self.config), schema.CONFIG)
                 self.tracker.log_table(run_id, build_sample_table(self.dataset), schema.SAMPLES)
                 if config_file is not None:  # the user's file, its URL secrets masked like the resolved config's
                     source = redact(config_file.read_text(), self.config.tracking.uri, self.config.search.storage)
                     self.tracker.log_text(run_id, source, f"{schema.CONFIG_SOURCE}/{config_file.name}")
             yield run_id
+
+    def describe(self, run_id: str, headline: str) -> None:
+        """The run's description (mlflow.note.content): the command line and the headline result."""
+        self.tracker.set_tags(run_id, {schema.NOTE: f"`{command_line(self.config)}`\n\n{headline}"})
+
+
+def command_line(config: Config) -> str:
+    """The command that started this process, URL secrets masked."""
+    return redact(shlex.join(["hardness", *sys.argv[1:]]), config.tracking.uri, config.search.storage)
+
+
+def describe_dataset(config: Config, dataset: Dataset) -> dict[str, str]:
+    """The dataset as an MLflow dataset input: name, digest (the fingerprint), source and tensor schema."""
+    features = [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, dataset.n_features]}}]
+    targets = [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]
+    spec = {"mlflow_tensorspec": {"features": json.dumps(features), "targets": json.dumps(targets)}}
+    return {"name": dataset.name, "digest": dataset.fingerprint[:36], "source": json.dumps({"uri": dataset_source(config)}),
+            "source_type": "local", "schema_json": json.dumps(spec)}
+
+
+def dataset_source(config: Config) -> str:
+    """Where the data came from: the user's file or folder, the dataset root, or the bundled digits."""
+    path = getattr(config.data, "path", None)
+    if path:
+        return str(Path(path).resolve())
+    if config.data.name == "digits":
+        return "sklearn.datasets.load_digits"
+    return str(Path(config.data.root).resolve())
 
 
 def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None) -> Session:

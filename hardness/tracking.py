@@ -6,11 +6,15 @@ child runs can be started from any thread and nothing leaks through the environm
 
 from __future__ import annotations
 
+import getpass
+import importlib.metadata
+import json
 import logging
 import math
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +25,7 @@ from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,6 +47,7 @@ RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
+DATASET_CONTEXT = "mlflow.data.context"
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 
 
@@ -55,6 +60,20 @@ def resolve_tracking_uri(uri: str | None) -> str:
         raise UserError(f"tracking uri {redact_url(uri)!r} is a plain folder store, which MLflow 3.13+ refuses: "
                         f"use sqlite:///path/to/mlflow.db instead")
     return uri
+
+
+def ui_command(uri: str | None, *, host: str, port: int) -> list[str] | None:
+    """The `mlflow ui` command serving the resolved store (None for a tracking server: it serves its own UI).
+
+    A local store must exist: MLflow would otherwise create an empty one silently.
+    """
+    resolved = resolve_tracking_uri(uri)
+    if urlparse(resolved).scheme in ("http", "https"):
+        return None
+    db = _sqlite_path(resolved)
+    if db is not None and not db.is_file():
+        raise UserError(f"no MLflow store at {db}: run an experiment first or pass --tracking-uri")
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", resolved, "--host", host, "--port", str(port)]
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -105,6 +124,9 @@ class Tracker:
                     raise UserError(f"experiment {experiment!r} in {redact_url(self.uri)} is deleted: restore it "
                                     f"(mlflow experiments restore) or pick another name")
                 self.experiment_id = found.experiment_id if found else self._create_experiment(experiment, db)
+                if found is not None and found.tags.get(schema.EXPERIMENT_KIND) != schema.EXPERIMENT_KIND_VALUE:
+                    self.client.set_experiment_tag(self.experiment_id, schema.EXPERIMENT_KIND,
+                                                   schema.EXPERIMENT_KIND_VALUE)
         except (MlflowException, SQLAlchemyError) as error:  # an out-of-date schema, a server refusing, ...
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise EnvironmentProblem(f"the MLflow store {redact_url(self.uri)} cannot be used: "
@@ -121,7 +143,8 @@ class Tracker:
         """Create `name`; in a SQLite store its artifacts go to <db folder>/artifacts/<name>."""
         location = str(db.parent / "artifacts" / re.sub(r"[^\w.-]+", "_", name)) if db else None
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location,
+                                                 tags={schema.EXPERIMENT_KIND: schema.EXPERIMENT_KIND_VALUE})
         except MlflowException:  # another process created it first
             found = self.client.get_experiment_by_name(name)
             if found is None:
@@ -179,6 +202,12 @@ class Tracker:
 
     def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+    def log_dataset(self, run_id: str, *, name: str, digest: str, source: str, source_type: str, schema_json: str,
+                    context: str = "training") -> None:
+        """Record the run's dataset as an MLflow dataset input (the UI's Dataset column and lineage)."""
+        dataset = Dataset(name=name, digest=digest, source_type=source_type, source=source, schema=schema_json)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT, context)])])
 
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         """A matplotlib or plotly figure, saved in the format its extension names."""
@@ -350,10 +379,35 @@ def _run_row(run: Any) -> dict[str, Any]:
 
 
 def tracking_tags() -> dict[str, str]:
-    """Tags every run carries: the package version and the git commit of the working directory."""
+    """Tags every run carries: version and commit of the installed package, MLflow's source and user tags."""
+    commit = package_commit()
+    tags = {schema.VERSION: __version__, schema.GIT_COMMIT: commit, schema.SOURCE_NAME: "hardness",
+            schema.SOURCE_TYPE: "LOCAL", schema.USER: _user()}
+    if commit != "unknown":
+        tags[schema.SOURCE_GIT_COMMIT] = commit
+    return tags
+
+
+def package_commit() -> str:
+    """The git commit the installed `hardness` comes from: its source checkout (an editable install), else the
+    commit pip recorded for a VCS install (direct_url.json), else 'unknown'. Never the caller's working directory."""
+    folder = Path(__file__).resolve().parent
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        commit = result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
+        result = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5)
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    return {schema.VERSION: __version__, schema.GIT_COMMIT: commit}
+        pass
+    try:
+        recorded = json.loads(importlib.metadata.distribution("hardness").read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return "unknown"
+    return recorded.get("vcs_info", {}).get("commit_id", "unknown")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

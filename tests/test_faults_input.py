@@ -248,7 +248,7 @@ def test_a_truncated_idx_file_is_named(idx_dataset, tmp_path):
 # --- 9. validation before any run ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (["imbalance", "--identifier", "nosuch"], "unknown identifier 'nosuch'; choose from: confidence, energy"),
+    (["imbalance", "--identifier", "nosuch"], "unknown identifier 'nosuch'; choose from: aum, cleanlab, confidence, datamaps"),
     (["identify", "--identifier", "nosuch"], "unknown identifier 'nosuch'"),
     (["search", "--identifier", "nosuch"], "unknown identifier 'nosuch'"),
     (["benchmark", "--identifiers", "stragglers,nosuch"], "unknown identifier 'nosuch'"),

@@ -84,6 +84,8 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
         measures = headline.set_index("identifier")[["gap", "acc/hard", "acc/easy"]]
         tracker.log_metrics(parent, {f"{measure}/{name}": float(value) for name, row in measures.iterrows()
                                      for measure, value in row.items() if pd.notna(value)})
+        session.describe(parent, "easy-minus-hard accuracy gap: " + ", ".join(
+            f"{name} {row['gap']:.3f}" for name, row in measures.iterrows()))
     return BenchmarkSummary(parent, headline, class_counts)
 
 

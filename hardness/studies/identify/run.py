@@ -74,4 +74,6 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
                 ranked = {k: row[k] for k in (schema.NOISE_AUROC, schema.NOISE_AUPRC) if k in row}
                 tracker.log_metrics(parent, ranked, step=row["seed"])
         tracker.log_metrics(parent, metrics)
+        session.describe(parent, f"{name}: {metrics['hard/count_mean']:.1f} ± {metrics['hard/count_std']:.1f} hard "
+                                 f"samples per seed of {dataset.n_samples}")
     return IdentifySummary(parent, name, counts, noise)

@@ -27,6 +27,7 @@ from hardness.resources import require_memory
 from hardness.seeds import derive_model_seeds
 from hardness.session import Session, open_session
 from hardness.studies.export.gallery import build_gallery
+from hardness.studies.stragglers.figure import build_radii_figure
 from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
 
 
@@ -74,6 +75,11 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         if dataset.class_names is not None:
             per_class.insert(1, "class_name", dataset.class_names)
         _log_summary(session, parent, converged, per_class)
+        if len(converged.hard):
+            figure = build_radii_figure(converged, dataset.y, warmup=config.inversion.warmup,
+                                        title=f"Class radii ({dataset.name}, {len(converged.hard)} seeds)")
+            tracker.log_figure(parent, figure, schema.RADII_FIGURE)
+        session.describe(parent, _headline(converged, dataset.n_samples))
         tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
         tracker.log_table(parent, build_gallery(dataset, schema.BASELINE_IDENTIFIER, converged.hard), schema.GALLERY)
     diverged = run.diverged.tolist()
@@ -82,6 +88,15 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         [None if gone else count for gone, count in zip(diverged, run.hard.sum(1).tolist())],
         [None if gone else epochs for gone, epochs in zip(diverged, run.inversion_epoch.tolist())],
         run.diverged.nonzero().flatten().tolist())
+
+
+def _headline(run: StragglerRun, n_samples: int) -> str:
+    """One line for the run's description: stragglers per seed and how many classes inverted."""
+    counts = run.hard.sum(1).float()
+    inverted = int((run.inversion_epoch >= 0).sum())
+    return (f"{float(counts.mean()):.1f} ± {float(counts.std(correction=0)):.1f} stragglers per seed "
+            f"({100 * float(counts.mean()) / n_samples:.1f}% of {n_samples}); {inverted}/{run.inversion_epoch.numel()} "
+            f"(seed, class) pairs inverted")
 
 
 def _log_model(session: Session, parent: str, run: StragglerRun, k: int, model_seed: int) -> tuple[str, pd.DataFrame]:
