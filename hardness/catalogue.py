@@ -77,10 +77,12 @@ IDENTIFIER_ENTRIES: dict[str, IdentifierEntry] = {
                             "identifier.loss_average)", "loss at the last epoch (every epoch when averaged)",
                             "per-sample training loss, the common baseline (e.g. Arpit et al., 2017)"),
     "margin": IdentifierEntry("scores", "true-class logit minus the largest other logit of the final model",
-                              "margin at the last epoch", "logit margin, AUM's per-epoch quantity (Pleiss et al., 2020)"),
+                              "margin at the last epoch",
+                              "logit margin, AUM's per-epoch quantity (Pleiss et al., 2020)"),
     "prototypicality": IdentifierEntry("scores", "latent layer of the final model on the unit sphere, distance to its "
                                        "class mean", "latent (heavy) at the last epoch",
-                                       "Sorscher et al., 2022, Beyond neural scaling laws (NeurIPS): prototype distance"),
+                                       "Sorscher et al., 2022, Beyond neural scaling laws (NeurIPS): prototype "
+                                       "distance"),
     "stragglers": IdentifierEntry("set", "radii of the latent layer and per-sample correctness, every epoch",
                                   "radii and correct every epoch",
                                   "Stragglers at the class-manifold inversion point (SPEC section 4)"),
@@ -91,8 +93,7 @@ IDENTIFIER_ENTRIES: dict[str, IdentifierEntry] = {
 IDENTIFIERS: tuple[str, ...] = tuple(sorted(IDENTIFIER_ENTRIES))
 IMAGE_SHAPES: dict[str, tuple[int, int]] = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28),
                                             "kmnist": (28, 28)}
-"""Height x width of the datasets whose samples are single-channel images (flattened row by row); a dataset not
-named here is not an image (`hardness detect` refuses image injections for it)."""
+"""Height x width of the built-in single-channel image datasets (flattened row by row)."""
 INJECTION_TYPES: tuple[str, ...] = ("uniform", "asymmetric", "adjacent", "atypical", "ood_noise", "ood_digits")
 """The kinds of hardness `hardness detect` injects (hardness.studies.detect.inject has one function for each)."""
 

@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -86,7 +87,9 @@ OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "see
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
                  "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
                  "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name",
-                 "detect_identifiers": "detect.identifiers", "types": "detect.types", "rates": "detect.rates"}
+                 "detect_identifiers": "detect.identifiers", "types": "detect.types", "rates": "detect.rates",
+                 "executor": "executor.kind", "scheduler": "executor.scheduler", "workers": "executor.workers",
+                 "n_workers": "search.workers", "study_trials": "search.study_trials"}
 LISTED_OPTIONS = ("identifiers", "detect_identifiers", "types", "rates")
 """Options given as comma-separated lists."""
 
@@ -157,6 +160,18 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
     typer.echo(f"MLflow run {summary.parent_run_id}")
 
 
+class ExecutorKind(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+ExecutorOption = Annotated[Optional[ExecutorKind], typer.Option(
+    help="Where the work units run: local (this process, the default) or dask (a Dask cluster).")]
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    help="Dask scheduler address (tcp://host:8786) or scheduler file, with --executor dask; without it a local "
+         "cluster starts.")]
+WorkersOption = Annotated[Optional[int], typer.Option(
+    min=1, help="Worker processes of the local Dask cluster, one thread each (default: one per core).")]
 HardSetsOption = Annotated[Optional[int], typer.Option(help="Independent identifications (hard sets).")]
 InitsOption = Annotated[Optional[int], typer.Option(help="Initialisations per grid cell.")]
 
@@ -165,7 +180,8 @@ InitsOption = Annotated[Optional[int], typer.Option(help="Initialisations per gr
 def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
-              data_path: DataPathOption = None, threads: ThreadsOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None, executor: ExecutorOption = None,
+              scheduler: SchedulerOption = None, workers: WorkersOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
@@ -175,7 +191,8 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("imbalance", enabled=not as_json) as progress:
             summary = run_imbalance(resolved, progress=progress)
     if as_json:
@@ -196,7 +213,8 @@ IdentifiersOption = Annotated[Optional[str], typer.Option(
 def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
-              data_path: DataPathOption = None, threads: ThreadsOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None, executor: ExecutorOption = None,
+              scheduler: SchedulerOption = None, workers: WorkersOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
@@ -206,7 +224,8 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("benchmark", enabled=not as_json) as progress:
             summary = run_benchmark(resolved, progress=progress)
     if as_json:
@@ -248,17 +267,21 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
         print_json(summary.to_dict())
         return
     print_table(summary.summary, title="Detection AUROC of the ensemble per injection type (mean over rates)")
-    units = summary.detection[["injection", "rate"]].drop_duplicates()
-    typer.echo(f"{len(units)} units ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
+    typer.echo(f"{summary.units} units ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
 
 
-TrialsOption = Annotated[Optional[int], typer.Option(help="Trials this process runs.")]
+TrialsOption = Annotated[Optional[int], typer.Option(help="Trials this process runs (with --n-workers: each worker).")]
+StudyTrialsOption = Annotated[Optional[int], typer.Option(
+    min=1, help="Cap on the whole study's trials, over every worker and rerun.")]
+NWorkersOption = Annotated[Optional[int], typer.Option(
+    min=1, help="Local worker processes on the study, one torch thread each.")]
 StorageOption = Annotated[Optional[str], typer.Option(help="Optuna storage URL (default: optuna.db beside the MLflow store).")]
 StudyOption = Annotated[Optional[str], typer.Option(help="Study name; rerun with the same name to resume.")]
 
 
 @app.command()
 def search(config: ConfigArgument = None, identifier: IdentifierOption = None, trials: TrialsOption = None,
+           study_trials: StudyTrialsOption = None, n_workers: NWorkersOption = None,
            storage: StorageOption = None, study_name: StudyOption = None, dataset: DatasetOption = None,
            subset_size: SubsetOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
            data_path: DataPathOption = None, threads: ThreadsOption = None,
@@ -269,7 +292,8 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
     from hardness.studies.search.run import run_search
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, identifier=identifier, trials=trials, storage=storage, study_name=study_name,
+        resolved = _resolve(config, set_, identifier=identifier, trials=trials, study_trials=study_trials,
+                            n_workers=n_workers, storage=storage, study_name=study_name,
                             dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
                             data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("trials", enabled=not as_json) as progress:
@@ -290,7 +314,7 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
     """List the datasets, their sizes and whether each is available locally; with --dataset, read that one (your own
     with --data-path) and show its size."""
     from hardness.console import print_json, print_table
-    from hardness.data import describe_dataset, list_datasets
+    from hardness.data import list_datasets, read_dataset_info
 
     import pandas as pd
 
@@ -298,7 +322,7 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
         if dataset is None and data_path is None and not set_:
             infos = list_datasets(data_root)
         else:
-            infos = [describe_dataset(_resolve(None, set_, dataset=dataset, data_root=data_root,
+            infos = [read_dataset_info(_resolve(None, set_, dataset=dataset, data_root=data_root,
                                                data_path=data_path).data)]
         frame = pd.DataFrame([vars(info) for info in infos])
     if as_json:

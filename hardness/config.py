@@ -269,6 +269,10 @@ class SearchConfig(_Frozen):
     [min_hard_fraction, max_hard_fraction]; storage None = optuna.db beside the MLflow SQLite store."""
 
     trials: int = Field(default=20, gt=0)
+    study_trials: int | None = Field(default=None, gt=0)
+    """The whole study's cap over every worker and rerun (None: no cap beyond each worker's `trials`)."""
+    workers: int = Field(default=1, gt=0)
+    """Local worker processes on the study, one torch thread each, each running `trials` trials."""
     train_ratio: float = Field(default=0.7, gt=0, lt=1)
     min_hard_fraction: float = Field(default=0.02, ge=0, lt=1)
     max_hard_fraction: float = Field(default=0.3, gt=0, le=1)
@@ -280,6 +284,25 @@ class SearchConfig(_Frozen):
         if self.min_hard_fraction >= self.max_hard_fraction:
             raise ValueError(f"min_hard_fraction {self.min_hard_fraction} must be < max_hard_fraction "
                              f"{self.max_hard_fraction}")
+        return self
+
+
+class ExecutorConfig(_Frozen):
+    """Where the work units of imbalance, benchmark and detect run: `local` (this process, one after another) or
+    `dask`: the Dask scheduler at `scheduler` (an address or a scheduler file), else a local cluster of `workers`
+    single-threaded processes (None: one per core). It changes where units run, never their results."""
+
+    kind: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    workers: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _options_fit_the_kind(self) -> ExecutorConfig:
+        if self.kind == "local" and (self.scheduler is not None or self.workers is not None):
+            raise ValueError("executor.scheduler and executor.workers apply to executor.kind dask (--executor dask)")
+        if self.scheduler is not None and self.workers is not None:
+            raise ValueError("executor.workers sizes the local Dask cluster: a scheduler's workers are started "
+                             "with it (dask worker ADDRESS), so give one of --scheduler and --workers")
         return self
 
 
@@ -305,6 +328,7 @@ class Config(_Frozen):
     benchmark: BenchmarkConfig = BenchmarkConfig()
     search: SearchConfig = SearchConfig()
     detect: DetectConfig = DetectConfig()
+    executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")

@@ -152,7 +152,7 @@ def list_datasets(root: str | Path) -> list[DatasetInfo]:
     return infos
 
 
-def describe_dataset(config: DataConfig) -> DatasetInfo:
+def read_dataset_info(config: DataConfig) -> DatasetInfo:
     """One dataset read in full (a user's own at data.path, or a built-in one): its sizes as `hardness datasets`
     shows them."""
     raw = read_source(config)

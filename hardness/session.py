@@ -27,8 +27,9 @@ from hardness.tracking import Tracker, tracking_tags
 
 
 def resume_key(config: Config, *parts: str) -> str:
-    """Identifies an experiment for resuming: the resolved config (tracking excluded) and extra parts."""
-    tree = config.model_dump(exclude={"tracking": True, "train": {"threads"}})  # threads change speed, not results
+    """Identifies an experiment for resuming: the resolved config (tracking and executor excluded) and extra parts."""
+    # threads and the executor change speed and place, not results
+    tree = config.model_dump(exclude={"tracking": True, "executor": True, "train": {"threads"}})
     return hashlib.sha256((repr(tree) + "|".join(parts)).encode()).hexdigest()[:16]
 
 

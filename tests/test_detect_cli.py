@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from hardness import schema
 from hardness.cli import app
+from tests.sources import write_table
 
 runner = CliRunner()
 NAMES = ["stragglers", "confidence", "energy"]
@@ -37,6 +38,7 @@ def test_detect_logs_units_resumes_and_reports(tracking_uri, tmp_path):
     client = MlflowClient(tracking_uri)
     parent = client.get_run(summary["parent_run_id"])
     assert parent.info.status == "FINISHED" and parent.data.tags[schema.KIND] == "detect"
+    assert "best ensemble AUROC per injection type" in parent.data.tags[schema.NOTE]
     assert {schema.DETECTION, schema.DETECTION_SUMMARY, "config.yaml"} <= {a.path for a in client.list_artifacts(
         parent.info.run_id)}
     units = _children(client, parent.info.run_id)
@@ -69,7 +71,7 @@ def test_detect_logs_units_resumes_and_reports(tracking_uri, tmp_path):
 def test_refusals_exit_2_before_any_run(tracking_uri):
     result = runner.invoke(app, ["detect", "--types", "ood_digits", "--identifiers", "energy", "--tracking-uri",
                                  tracking_uri, "--experiment", "refused", *TINY, "--json"])
-    assert result.exit_code == 2 and "8x8 digits into 28x28" in result.stderr
+    assert result.exit_code == 2 and "where they are in distribution" in result.stderr
     assert json.loads(result.stdout)["exit_code"] == 2
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("refused")
@@ -77,6 +79,20 @@ def test_refusals_exit_2_before_any_run(tracking_uri):
     for args, message in ((["--types", "blur"], "unknown injection type 'blur'"),
                           (["--rates", "0.1,1.5"], "strictly between 0 and 1"),
                           (["--identifiers", "all,energy"], "give it alone"),
-                          (["--set", "data.label_noise=0.1"], "set data.label_noise to 0")):
+                          (["--set", "data.label_noise=0.1"], "set data.label_noise to 0"),
+                          (["--set", "detect.threshold.method=own"], "give only scores")):
         result = runner.invoke(app, ["detect", *args, "--tracking-uri", tracking_uri])
         assert result.exit_code == 2 and message in result.stderr, (args, result.output)
+
+
+def test_a_table_takes_label_flips_and_refuses_image_types(tracking_uri, tmp_path):
+    write_table(tmp_path / "table.csv", n=90)
+    data = ["--dataset", "csv", "--data-path", str(tmp_path / "table.csv"), "--set", "data.label_column=species",
+            "--identifiers", "energy", "--rates", "0.2", "--seeds", "2", "--epochs", "30", "--set",
+            "inversion.warmup=5", "--set", "threshold.method=quantile", "--tracking-uri", tracking_uri, "--json"]
+    refused = runner.invoke(app, ["detect", *data, "--types", "uniform,atypical"])
+    assert refused.exit_code == 2 and "csv:table.csv samples are not images" in refused.stderr
+    result = runner.invoke(app, ["detect", *data, "--types", "asymmetric"])
+    assert result.exit_code == 0, result.output
+    detection = pd.DataFrame(json.loads(result.stdout)["detection"])
+    assert len(detection) == 3 and detection["auroc"].between(0, 1).all()

@@ -9,7 +9,7 @@ from hardness.config import DataConfig, load_config
 from hardness.data import Dataset, load_dataset
 from hardness.errors import ExitCode, UserError
 from hardness.studies.detect.images import frame_digits, load_digit_images, standardise, to_pixels
-from hardness.studies.detect.inject import INJECTORS, inject, most_confused, sample_weighted
+from hardness.studies.detect.inject import INJECTORS, check_injectable, inject, most_confused, sample_weighted
 from hardness.studies.detect.reference import build_fold_masks, compute_reference_probabilities
 
 RATE = 0.1
@@ -20,19 +20,26 @@ def digits():
     return load_dataset(DataConfig(), seed=0)
 
 
-def fake_dataset(name, pixels, n_classes=10, seed=0):
-    """A prepared Dataset of the given pixels [N, D] in [0, 1] with random labels, as hardness.data would build it."""
+def fake_dataset(name, pixels, image_shape=None, n_classes=10, seed=0):
+    """A prepared Dataset of pixels [N, D] in [0, 1] (images of image_shape (C, H, W), or a table when None) with
+    random labels, standardised as hardness.data prepares images."""
     labels = torch.randint(0, n_classes, (pixels.shape[0],), generator=torch.Generator().manual_seed(seed))
     return Dataset(name=name, x=standardise(pixels), y=labels, clean_y=labels, index=torch.arange(pixels.shape[0]),
-                   n_classes=n_classes, flipped=torch.empty(0, dtype=torch.int64), fingerprint="0" * 16)
+                   n_classes=n_classes, flipped=torch.empty(0, dtype=torch.int64), fingerprint="0" * 16,
+                   image_shape=image_shape)
+
+
+def random_images(n, shape, seed=1):
+    """n random images of shape (C, H, W), with a blank and a full pixel as real ones have."""
+    pixels = torch.rand(n, shape[0] * shape[1] * shape[2], generator=torch.Generator().manual_seed(seed))
+    pixels[0, 0], pixels[0, 1] = 0.0, 1.0
+    return pixels
 
 
 @pytest.fixture(scope="module")
 def mnist_like():
-    """400 random 28 x 28 images named mnist (with a blank and a full pixel, as real ones have)."""
-    pixels = torch.rand(400, 784, generator=torch.Generator().manual_seed(1))
-    pixels[0, 0], pixels[0, 1] = 0.0, 1.0
-    return fake_dataset("mnist", pixels)
+    """400 random 28 x 28 grey images named mnist."""
+    return fake_dataset("mnist", random_images(400, (1, 28, 28)), (1, 28, 28))
 
 
 def planted_probabilities(dataset, weights):
@@ -60,6 +67,7 @@ def test_pixels_are_recovered_from_the_prepared_digits(digits):
 
     raw = torch.from_numpy(load_digits().data).float() / 16
     assert torch.allclose(to_pixels(digits.x), raw[digits.index], atol=1e-6)
+    assert digits.image_shape == (1, 8, 8)
 
 
 @pytest.mark.parametrize("type", ["uniform", "asymmetric", "adjacent"])
@@ -129,24 +137,43 @@ def test_ood_noise_images_come_from_the_uniform_noise(digits):
 def test_ood_digits_puts_framed_digits_into_28x28_images(mnist_like):
     injection = injected(mnist_like, "ood_digits")
     after = to_pixels(injection.dataset.x)[injection.mask]
-    framed = frame_digits(load_digit_images()[0], (28, 28)).reshape(-1, 784)
+    framed = frame_digits(load_digit_images()[0], (1, 28, 28)).reshape(-1, 784)
     distance = torch.cdist(after, framed, compute_mode="donot_use_mm_for_euclid_dist")
     assert distance.amin(1).max() < 1e-4  # every injected image is one of the framed digits
     images = after.reshape(-1, 28, 28)
     assert images[:, :4].abs().max() < 1e-5 and images[:, :, -4:].abs().max() < 1e-5  # blank margin, as in MNIST
 
 
+@pytest.mark.parametrize("type", ["atypical", "ood_digits"])
+def test_colour_images_change_in_every_channel_alike(type):
+    shape = (3, 12, 12)
+    colour = fake_dataset("cifar10", random_images(60, shape), shape)
+    injection = inject(colour, type, RATE, 0)
+    before, after = to_pixels(colour.x), to_pixels(injection.dataset.x)
+    assert torch.allclose(before[~injection.mask], after[~injection.mask], atol=1e-5)
+    assert ((before - after).abs().amax(1) > 0.05).sum() == injection.count == 6
+    if type == "ood_digits":  # a grey digit: the same in the three channels
+        images = after[injection.mask].reshape(-1, *shape)
+        assert torch.allclose(images[:, 0], images[:, 2], atol=1e-6)
+
+
 @pytest.mark.parametrize("type", ["atypical", "ood_noise", "ood_digits"])
 def test_image_types_are_refused_for_non_image_data(type):
-    tabular = fake_dataset("tabular", torch.rand(50, 10, generator=torch.Generator().manual_seed(0)))
+    tabular = fake_dataset("csv:table.csv", torch.rand(50, 10, generator=torch.Generator().manual_seed(0)))
     with pytest.raises(UserError, match="not images") as error:
         inject(tabular, type, RATE, 0)
     assert error.value.exit_code == ExitCode.BAD_INPUT
     assert inject(tabular, "uniform", RATE, 0).count == 5  # label types need no images
 
 
+def test_image_types_are_refused_for_features_standardised_one_by_one(digits):
+    with pytest.raises(UserError, match="data.standardise"):
+        check_injectable(digits, ("atypical",), (RATE,), per_feature=True)
+    check_injectable(digits, ("uniform",), (RATE,), per_feature=True)
+
+
 def test_ood_digits_is_refused_for_digits_itself(digits):
-    with pytest.raises(UserError, match="8x8 digits into 28x28"):
+    with pytest.raises(UserError, match="in distribution"):
         inject(digits, "ood_digits", RATE, 0)
 
 

@@ -296,7 +296,8 @@ def test_find_sources_sorts_studies_from_their_seeds_trials_and_cells():
     sources = load.find_sources(runs)
     found = (sources.stragglers, sources.grids, sources.benchmarks, sources.searches)
     assert found == (["s"], ["g", "b-grid"], ["b"], ["q"])
-    assert sources.counts() == {"stragglers": 1, "grids": 2, "benchmarks": 1, "searches": 1}
+    assert sources.counts() == {"stragglers": 1, "grids": 2, "benchmarks": 1, "searches": 1, "detections": 0,
+                                "identifications": 0}
 
 
 def test_diverged_seeds_are_left_out_of_the_stragglers_section(store):
@@ -430,7 +431,8 @@ def test_cli_report_of_one_run_and_its_children(store, tmp_path):
                                  "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["sources"] == {"stragglers": 0, "grids": 1, "benchmarks": 0, "searches": 0}
+    assert summary["sources"] == {"stragglers": 0, "grids": 1, "benchmarks": 0, "searches": 0, "detections": 0,
+                                  "identifications": 0}
     assert summary["experiment"] == EXPERIMENT
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
         f"imbalance-{m}-{store['ids']['grid'][:8]}.{ext}" for m in ("acc", "prf") for ext in ("png", "pdf"))

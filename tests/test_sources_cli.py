@@ -18,12 +18,9 @@ from tests.sources import CLASSES, write_imagefolder, write_npz, write_table
 runner = CliRunner()
 TINY = ["--epochs", "30", "--seeds", "2", "--threads", "1", "--set", "inversion.warmup=2",
         "--set", "inversion.check_every=2", "--set", "inversion.max_retries=0"]
-SOURCES = {
-    "imagefolder": (lambda tmp: write_imagefolder(tmp / "images", per_class=8), []),
-    "npz": (lambda tmp: write_npz(tmp / "data.npz") and tmp / "data.npz", []),
-    "csv": (lambda tmp: write_table(tmp / "data.csv") is not None and tmp / "data.csv",
-            ["--set", "data.label_column=species"]),
-}
+PATHS = {"imagefolder": "images", "npz": "data.npz", "csv": "data.csv"}
+WRITERS = {"imagefolder": write_imagefolder, "npz": write_npz, "csv": write_table}
+OPTIONS = {"csv": ["--set", "data.label_column=species"]}
 
 
 def _invoke(*args):
@@ -32,12 +29,13 @@ def _invoke(*args):
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("source", list(SOURCES))
+@pytest.mark.parametrize("source", list(PATHS))
 def test_own_data_goes_through_run_identify_export_and_report(tmp_path, tracking_uri, monkeypatch, source):
     monkeypatch.chdir(tmp_path)
-    write, extra = SOURCES[source]
-    path = write(tmp_path)
-    data = ["--dataset", source, "--data-path", str(path), *extra, "--tracking-uri", tracking_uri, *TINY]
+    path = tmp_path / PATHS[source]
+    WRITERS[source](path)
+    data = ["--dataset", source, "--data-path", str(path), *OPTIONS.get(source, []), "--tracking-uri", tracking_uri,
+            *TINY]
     stragglers = _invoke("run", *data)
     identified = _invoke("identify", "--identifier", "confidence", *data)
     client = MlflowClient(tracking_uri)
@@ -47,7 +45,7 @@ def test_own_data_goes_through_run_identify_export_and_report(tmp_path, tracking
 
     exported = _invoke("export", "--run-id", stragglers["parent_run_id"], "--tracking-uri", tracking_uri)
     table = pd.read_csv(exported["out"])
-    assert len(table) == exported["n_samples"] == 24 if source == "imagefolder" else 60
+    assert len(table) == exported["n_samples"] == (24 if source == "imagefolder" else 60)
     assert table["original_index"].tolist() == sorted(table["original_index"])
     assert {"stragglers_agreement", "inversion_epoch"} <= set(table.columns)
     assert table["stragglers_agreement"].between(0, 1).all() and table["stragglers_agreement"].gt(0).any()

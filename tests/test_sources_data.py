@@ -8,8 +8,8 @@ import torch
 
 from hardness.catalogue import DATASET_NAMES
 from hardness.config import DataConfig, load_config
-from hardness.data import describe_dataset, load_dataset
-from hardness.datasets import _readers
+from hardness.data import load_dataset, read_dataset_info
+from hardness.datasets import readers
 from hardness.errors import UserError
 from tests.sources import CLASSES, write_cifar10, write_imagefolder, write_npz, write_table
 
@@ -19,7 +19,7 @@ def _load(name, path, seed=0, **fields):
 
 
 def test_every_catalogue_name_has_a_reader():
-    assert set(_readers()) == set(DATASET_NAMES)
+    assert set(readers()) == set(DATASET_NAMES)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -96,7 +96,7 @@ def test_cifar10_loads_from_torchvision_layout(tmp_path):
     assert torch.equal(data.clean_y, torch.from_numpy(labels[data.index.numpy()]))
     pixels = torch.from_numpy(images[data.index.numpy()]).reshape(18, -1).double() / 255
     assert torch.allclose(data.x.double(), (pixels - pixels.mean()) / pixels.std(correction=0), atol=1e-5)
-    info = describe_dataset(DataConfig(name="cifar10", root=str(tmp_path)))
+    info = read_dataset_info(DataConfig(name="cifar10", root=str(tmp_path)))
     assert (info.n_samples, info.n_features, info.n_classes) == (18, 3072, 10)
 
 

@@ -12,7 +12,8 @@ from hardness.config import DataConfig
 from hardness.datasets.raw import RawData, check_classes, check_finite
 
 
-def _readers() -> dict[str, Callable[[DataConfig], RawData]]:
+def readers() -> dict[str, Callable[[DataConfig], RawData]]:
+    """{data.name: its reader}, one per name of the catalogue (the readers' libraries load on first use)."""
     from hardness.datasets.arrays import read_npz
     from hardness.datasets.builtin import read_digits, read_mnist_family
     from hardness.datasets.cifar import read_cifar10
@@ -27,7 +28,7 @@ def _readers() -> dict[str, Callable[[DataConfig], RawData]]:
 def read_source(config: DataConfig) -> RawData:
     """The samples of `config.name` as read, their features finite; a user's own data with two samples in every class
     (a built-in dataset's classes are judged after the subset is drawn, hardness.checks)."""
-    raw = _readers()[config.name](config)
+    raw = readers()[config.name](config)
     where = f"the {config.name} data in {Path(config.path)}" if config.name in SOURCES else config.name
     check_finite(raw, where)
     if config.name in SOURCES:

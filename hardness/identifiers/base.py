@@ -3,10 +3,10 @@
 An identifier is a class with a `name`, a `kind` ("scores": thresholds turn its scores into sets; "set": it
 flags samples itself; "both": it gives scores and its own set, `threshold.method: own` takes the set), and the
 `observes` / `cost` / `reference` it documents (hardness.catalogue repeats them torch-free for the CLI); it is
-registered with `@register` and `identify` trains what it needs with the ensemble engine. This registry is the only place that knows which
-identifier is which kind and which one is the baseline the others are compared with (the stragglers).
-Thresholding scores into sets is a separate step (hardness.thresholds), so a search can re-threshold
-without retraining.
+registered with `@register` and `identify` trains what it needs with the ensemble engine. This registry is the
+only place that knows which identifier is which kind and which one is the baseline the others are compared with
+(the stragglers). Thresholding scores into sets is a separate step (hardness.thresholds, hardness.hardsets), so a
+search can re-threshold without retraining.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def track_moments(dataset: Dataset, config: Config, model_seeds: list[int], name
 
 def identified(name: str, scores: torch.Tensor, diverged: torch.Tensor, *, hard: torch.Tensor | None = None,
                **details) -> Identification:
-    """The identification of scores [K, N] (and an own hard set [K, N]) with the diverged models' rows zeroed (empty)."""
+    """The identification of scores [K, N] (and an own hard set [K, N]), the diverged models' rows zeroed (empty)."""
     left_out = diverged.unsqueeze(1)
     scores = torch.where(left_out, torch.zeros_like(scores), scores)
     if hard is not None:

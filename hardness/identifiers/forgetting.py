@@ -22,8 +22,8 @@ from hardness.progress import Progress
 
 
 class ForgettingEvents:
-    """Sink of correctness [K', P] bool per observation: per (model, sample) the correct -> incorrect transitions, whether
-    it was ever correct, and its last state (a first observation has no predecessor, hence no event)."""
+    """Sink of correctness [K', P] bool per observation: per (model, sample) the correct -> incorrect transitions,
+    whether it was ever correct, and its last state (a first observation has no predecessor, hence no event)."""
 
     def __init__(self, shape: Sequence[int], device: torch.device | str = "cpu"):
         self.events = torch.zeros(tuple(shape), dtype=torch.long, device=device)

@@ -1,9 +1,9 @@
 """VoG, variance of gradients (Agarwal, D'souza & Hooker, 2022, "Estimating Example Difficulty using Variance of
-Gradients", CVPR): at checkpoints t = 1..M take S_t(x) = d z_y / d x, the gradient of the true-class pre-softmax logit
-with respect to the input; per input feature (pixel) p the std over checkpoints sqrt(1/M sum_t (S_t,p - mean_t S_t,p)^2),
-averaged over the D features, is VoG(x). As the paper does, the score is class-normalised: (VoG - mu_c) / sigma_c with
-the mean and population std of VoG over the samples of x's class c, so classes with steeper gradients do not take
-every hard slot (higher = harder).
+Gradients", CVPR): at checkpoints t = 1..M take S_t(x) = d z_y / d x, the gradient of the true-class pre-softmax
+logit with respect to the input; per input feature (pixel) p the std over checkpoints
+sqrt(1/M sum_t (S_t,p - mean_t S_t,p)^2), averaged over the D features, is VoG(x). As the paper does, the score is
+class-normalised: (VoG - mu_c) / sigma_c with the mean and population std of VoG over the samples of x's class c, so
+classes with steeper gradients do not take every hard slot (higher = harder).
 
 Choices: M = `identifier.vog_checkpoints` epochs spread evenly over training (round(j E / M), j = 1..M, the last one
 E; fewer when E < M), the models trained on all samples, on the engine's `input_grad` (over the standardised inputs).
@@ -23,7 +23,7 @@ from hardness.progress import Progress
 
 
 def compute_checkpoints(epochs: int, count: int) -> tuple[int, ...]:
-    """`count` epochs spread evenly over 1..epochs, the last one `epochs` (fewer, without repeats, when count > epochs)."""
+    """`count` epochs spread evenly over 1..epochs, the last one `epochs` (fewer, no repeats, when count > epochs)."""
     return tuple(sorted({max(1, round(j * epochs / count)) for j in range(1, count + 1)}))
 
 

@@ -14,17 +14,18 @@ import torch
 
 from hardness import schema
 from hardness.config import Config
-from hardness.data import load_dataset
+from hardness.data import Dataset, load_dataset
 from hardness.divergence import report_diverged
+from hardness.executors import open_executor, parallel_fits
 from hardness.hardsets import check_threshold
-from hardness.identifiers import BASELINE, get_identifier, is_baseline
+from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
 from hardness.progress import Progress, staged
 from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
                                                 build_overlap_tables, compute_class_error_rates)
-from hardness.studies.identify.identification import HardSets, identify, identify_hard_sets, threshold_identification
-from hardness.studies.imbalance.run import run_grid
+from hardness.studies.identify.identification import HardSets, identify, threshold_identification
+from hardness.studies.imbalance.run import finish_grid, submit_grid
 from hardness.tables import build_score_table
 
 
@@ -48,24 +49,31 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
         get_identifier(name)
     check_threshold(names, config.threshold)
     session = open_session(config)
-    require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config),
+    fits = parallel_fits(config.executor)
+    require_memory(config, session.dataset, max(config.imbalance.hard_sets * fits, grid_models(config) * fits,
                                                  config.benchmark.error_models),
                    lever="lower imbalance.models_per_batch, --hard-sets or benchmark.error_models")
     dataset, tracker = session.dataset, session.tracker
-    with session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
+    with open_executor(config.executor, threads=config.train.threads) as executor, \
+            session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
         n_sets = config.imbalance.hard_sets
-        reference = identify_hard_sets(dataset, config, BASELINE, n_sets, progress=staged(progress, BASELINE))
-        identified = {name: identify(dataset, config, name, n_sets, progress=staged(progress, name))
-                      for name in names if not is_baseline(name)}
+        every = [BASELINE, *(name for name in names if not is_baseline(name))]
+        identified = dict(executor.map(identify_unit, every, {"dataset": dataset, "config": config, "n_models": n_sets},
+                                       progress=staged(progress, "identify"), label="identifier"))
+        reference = threshold_identification(dataset, config, identified.pop(BASELINE))
         found = {name: threshold_identification(dataset, config, identified[name], reference=reference)
                  if name in identified else reference for name in names}
         found.setdefault(BASELINE, reference)
         sets = _pair_left_out(found)
+        keys = {name: resume_key(config, "benchmark-grid", name) for name in names}
+        submitted = {name: submit_grid(session, name, sets[name], executor,
+                                       parent=tracker.find_run_by_tag(schema.RESUME_KEY, keys[name]),
+                                       progress=staged(progress, f"grid {name}")) for name in names}
         grids = {}
-        for name in names:
+        for name in names:  # every grid's units are already with the executor; log them identifier by identifier
             with session.run(f"grid-{name}", schema.Kind.IMBALANCE, identifier=name, parent_run_id=parent,
-                             key=resume_key(config, "benchmark-grid", name)) as grid_run:
-                grids[name] = run_grid(session, grid_run, name, sets[name], progress=staged(progress, f"grid {name}")).cells
+                             key=keys[name]) as grid_run:
+                grids[name] = finish_grid(session, grid_run, submitted[name]).cells
                 scores = identified[name].scores if name in identified else None
                 if scores is not None:  # what `hardness export` reads beside the grid's hard_sets.csv
                     kept = (~sets[name].diverged).nonzero().flatten().tolist()
@@ -87,6 +95,12 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
         session.describe(parent, "easy-minus-hard accuracy gap: " + ", ".join(
             f"{name} {row['gap']:.3f}" for name, row in measures.iterrows()))
     return BenchmarkSummary(parent, headline, class_counts)
+
+
+def identify_unit(name: str, *, dataset: Dataset, config: Config, n_models: int,
+                  progress: Progress | None = None) -> Identification:
+    """One identifier's identification with the benchmark's n_models seeds: the work unit of the identification stage."""
+    return identify(dataset, config, name, n_models, progress=progress)
 
 
 def _pair_left_out(found: dict[str, HardSets]) -> dict[str, HardSets]:

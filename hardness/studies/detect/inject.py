@@ -8,10 +8,10 @@ Each type changes exactly round(rate * N) samples, the same ones for the same (s
   (weighted sampling without replacement), so samples a model already confuses are flipped most;
 - atypical: the image is shrunk and shifted (images.shift_and_shrink); the label is kept;
 - ood_noise: the image is replaced by uniform noise pixels; the label is kept;
-- ood_digits: the image is replaced by one of scikit-learn's 8 x 8 digits upscaled into MNIST's 20 x 20 box
-  (28 x 28 image datasets only); the label is kept.
+- ood_digits: the image is replaced by one of scikit-learn's 8 x 8 digits upscaled into the image's centre, as
+  MNIST draws its digits (any image dataset but the digits themselves); the label is kept.
 Image changes happen in pixel space and the whole subset is then standardised again with its own statistics, as
-hardness.data would have prepared it had those pixels been in the files. Pure: no training, no I/O.
+hardness.data would have prepared it had those pixels been in the files (images.py). Pure: no training, no I/O.
 """
 
 from __future__ import annotations
@@ -28,15 +28,14 @@ import torch
 from hardness.catalogue import INJECTION_TYPES
 from hardness.data import Dataset, compute_label_noise
 from hardness.errors import UserError
-from hardness.studies.detect.images import (frame_digits, image_shape, load_digit_images, shift_and_shrink,
-                                             standardise, to_pixels)
+from hardness.studies.detect.images import frame_digits, load_digit_images, shift_and_shrink, standardise, to_pixels
 
 INJECT_STREAM = 4000
 """Seed stream of the injections (beside hardness.seeds' streams)."""
 IMAGE_TYPES = ("atypical", "ood_noise", "ood_digits")
-"""Types that change images: the dataset's samples must be images."""
+"""Types that change images: the dataset's samples must be images, standardised as a whole."""
 FRAMED_TYPES = ("ood_digits",)
-"""Types that put upscaled digits into the dataset's images: 28 x 28 image datasets other than digits itself."""
+"""Types that put the bundled digits into the dataset's images: out of distribution for any dataset but digits."""
 REFERENCE_TYPES = ("adjacent",)
 """Types that need the reference ensemble's class probabilities."""
 
@@ -69,16 +68,21 @@ def count_injected(n_samples: int, rate: float) -> int:
     return round(rate * n_samples)
 
 
-def check_injectable(dataset: Dataset, types: tuple[str, ...], rates: tuple[float, ...]) -> None:
-    """Refuse (UserError) types the dataset cannot take and rates that leave no injected or no clean sample."""
-    shape = image_shape(dataset)
+def check_injectable(dataset: Dataset, types: tuple[str, ...], rates: tuple[float, ...], *,
+                     per_feature: bool = False) -> None:
+    """Refuse (UserError) types the dataset cannot take and rates that leave no injected or no clean sample;
+    `per_feature`: the features were standardised one by one (data.standardise feature), which image types cannot
+    undo."""
     for name in types:
-        if name in IMAGE_TYPES and shape is None:
+        if name in IMAGE_TYPES and dataset.image_shape is None:
             raise UserError(f"injection type {name} changes images, but {dataset.name} samples are not images: drop it "
                             f"from detect.types (label types: uniform, asymmetric, adjacent)")
-        if name in FRAMED_TYPES and (shape != (28, 28) or dataset.name == "digits"):
-            raise UserError(f"injection type {name} puts 8x8 digits into 28x28 images, but {dataset.name} holds "
-                            f"{'x'.join(map(str, shape))} images: use it with mnist, fashion-mnist or kmnist, or "
+        if name in IMAGE_TYPES and per_feature:
+            raise UserError(f"injection type {name} changes images in pixel space, which features standardised one "
+                            f"by one do not keep: set data.standardise to auto or scalar, or drop {name}")
+        if name in FRAMED_TYPES and dataset.name == "digits":
+            raise UserError(f"injection type {name} puts the 8x8 digits into {dataset.name}'s images, where they are "
+                            f"in distribution: use it with another image dataset (mnist, fashion-mnist, ...), or "
                             f"choose ood_noise")
     for rate in rates:
         count = count_injected(dataset.n_samples, rate)
@@ -179,7 +183,7 @@ def flip_adjacent(dataset: Dataset, count: int, generator: torch.Generator, prob
 def shift_images(dataset: Dataset, count: int, generator: torch.Generator, probabilities: torch.Tensor | None) -> Change:
     """The chosen images shrunk and shifted."""
     positions = _positions(dataset, count, generator)
-    images = to_pixels(dataset.x)[positions].reshape(count, *image_shape(dataset))
+    images = to_pixels(dataset.x)[positions].reshape(count, *dataset.image_shape)
     return Change(positions, pixels=shift_and_shrink(images, generator).reshape(count, -1))
 
 
@@ -194,7 +198,7 @@ def digit_images(dataset: Dataset, count: int, generator: torch.Generator, proba
     positions = _positions(dataset, count, generator)
     digits, _ = load_digit_images()
     drawn = digits[torch.randint(0, len(digits), (count,), generator=generator)]
-    return Change(positions, pixels=frame_digits(drawn, image_shape(dataset)).reshape(count, -1))
+    return Change(positions, pixels=frame_digits(drawn, dataset.image_shape).reshape(count, -1))
 
 
 Injector = Callable[[Dataset, int, torch.Generator, "torch.Tensor | None"], Change]

@@ -17,6 +17,7 @@ import pandas as pd
 from hardness import schema
 from hardness.config import Config
 from hardness.errors import UserError
+from hardness.hardsets import check_threshold
 from hardness.identifiers import BASELINE, get_identifier
 from hardness.progress import Progress, staged
 from hardness.resources import require_memory
@@ -49,8 +50,13 @@ class DetectSummary:
     summary: pd.DataFrame
     skipped: int
 
+    @property
+    def units(self) -> int:
+        """How many (injection type, rate) units the run holds."""
+        return len(self.detection[[schema.INJECTION_PARAM, schema.RATE_PARAM]].drop_duplicates())
+
     def to_dict(self) -> dict:
-        return {"parent_run_id": self.parent_run_id, "skipped_units": self.skipped,
+        return {"parent_run_id": self.parent_run_id, "units": self.units, "skipped_units": self.skipped,
                 "summary": self.summary.to_dict(orient="records"),
                 "detection": self.detection.to_dict(orient="records")}
 
@@ -71,8 +77,10 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
     names = sorted(config.detect.identifiers, key=lambda name: name != BASELINE)
     for name in names:
         get_identifier(name)
+    check_threshold(names, config.threshold)
     session = open_session(config)
-    check_injectable(session.dataset, config.detect.types, config.detect.rates)
+    check_injectable(session.dataset, config.detect.types, config.detect.rates,
+                     per_feature=config.data.standardise == "feature")
     require_memory(config, session.dataset, max(config.seeds, 2 * config.detect.reference_models),
                    lever="ask for fewer --seeds or detect.reference_models, or a smaller --subset-size")
     with session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=resume_key(config, "detect")) as parent:
@@ -91,12 +99,22 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
             tables |= {unit.key: session.tracker.load_table(done[unit.key], schema.DETECTION) for unit in units
                        if unit.key in done}
         detection = pd.concat([tables[unit.key] for unit in units], ignore_index=True)
-        summary = build_summary(detection)
-        session.tracker.log_table(parent, detection, schema.DETECTION)
-        session.tracker.log_table(parent, summary, schema.DETECTION_SUMMARY)
-        session.tracker.log_metrics(parent, {schema.detect_metric("auroc", row["identifier"]): float(row["mean"])
-                                             for _, row in summary.iterrows() if pd.notna(row["mean"])})
+        summary = _log_summary(session, parent, detection)
     return DetectSummary(parent, detection, summary, len(units) - len(pending))
+
+
+def _log_summary(session: Session, parent: str, detection: pd.DataFrame) -> pd.DataFrame:
+    """Log every unit's rows, the summary pivot, the ensemble AUROC per identifier and the run's description on the
+    parent; returns the pivot."""
+    summary = build_summary(detection)
+    session.tracker.log_table(parent, detection, schema.DETECTION)
+    session.tracker.log_table(parent, summary, schema.DETECTION_SUMMARY)
+    session.tracker.log_metrics(parent, {schema.detect_metric("auroc", row["identifier"]): float(row["mean"])
+                                         for _, row in summary.iterrows() if pd.notna(row["mean"])})
+    types = [column for column in summary.columns[1:-1] if summary[column].notna().any()]
+    session.describe(parent, "best ensemble AUROC per injection type (mean over rates): " + ", ".join(
+        f"{column} {summary.loc[summary[column].idxmax(), 'identifier']} {summary[column].max():.3f}" for column in types))
+    return summary
 
 
 def _run_unit(session: Session, parent: str, injection: Injection, unit: Unit, names: list[str],

@@ -16,6 +16,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from hardness import schema
+from hardness.studies.identify.noise import ranking_scores
 
 
 def precision_at_count(scores: torch.Tensor, truth: torch.Tensor, count: int) -> float:
@@ -47,7 +48,7 @@ def build_detection_rows(scores: torch.Tensor | None, hard: torch.Tensor, kept: 
                          truth: torch.Tensor) -> pd.DataFrame:
     """One row per kept model (scope seed, its index in `seed`) and one for the ensemble (scope ensemble, seed -1):
     scores [K, N] (None: the hard masks rank, a set identifier), hard [K, N] bool, kept [K] bool, truth [N] bool."""
-    ranking = (hard.double() if scores is None else scores.double())[kept]
+    ranking = ranking_scores(scores, hard).double()[kept]
     hard = hard[kept]
     seeds = kept.nonzero().flatten().tolist()
     rows = [{"scope": schema.SCOPE_SEED, "seed": k, **score_detection(ranking[i], hard[i], truth)}

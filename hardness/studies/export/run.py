@@ -26,6 +26,8 @@ from hardness.tracking import Tracker
 
 FORMATS = ("csv", "parquet")
 SEED = "seed_"
+Verdicts = tuple[dict[str, Flags], np.ndarray | None]
+"""What a reader returns: each identifier's Flags, and the mean inversion epoch per class (`hardness run` only)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,29 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
         raise UserError(f"unknown export format {fmt!r}; choose from: {', '.join(FORMATS)}")
     if clean_out is not None and clean_out.exists() and any(clean_out.iterdir()):
         raise UserError(f"--clean-out folder {clean_out} is not empty: name a new or empty folder")
+    tracker, row = _open_run(tracking_uri, run_id)
+    kind = row[f"tags.{schema.KIND}"]
+    with quiet_downloads():
+        samples = tracker.load_table(run_id, schema.SAMPLES)
+        flags, inversion = READERS[kind](tracker, run_id, row, samples)
+        logged = tracker.load_text(run_id, schema.CONFIG) if clean_out is not None else None
+    table = build_export_table(samples, flags, inversion=inversion)
+    kept = keep_agreeing(table, min_agreement)
+    out = out or Path(f"export-{run_id[:8]}.{fmt}")
+    save_table(kept, out, fmt)
+    summary = ExportSummary(run_id, kind, identifiers_of(table), len(table), len(kept), out)
+    if clean_out is None:
+        return summary
+    from hardness.datasets.write import write_subset
+
+    config = build_config(parse_yaml(logged, f"config.yaml of run {run_id}"))
+    keep = np.setdiff1d(samples["original_index"].to_numpy(), find_flagged(table, min_agreement))
+    return replace(summary, clean_out=write_subset(config.data, keep, clean_out), n_clean=len(keep))
+
+
+def _open_run(tracking_uri: str | None, run_id: str) -> tuple[Tracker, dict]:
+    """The tracker of the run's experiment and the run's row; refused unless it is a finished top-level run of a kind
+    export reads."""
     store = Tracker(tracking_uri, "Default", must_exist=True)
     row = store.get_run(run_id)
     kind = row.get(f"tags.{schema.KIND}")
@@ -67,35 +92,24 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
     if row["status"] != "FINISHED":
         raise UserError(f"run {run_id} is {row['status']}, not FINISHED: its verdicts may be incomplete; export a "
                         f"finished run")
-    tracker = Tracker(store.uri, row["experiment"], must_exist=True)
-    with quiet_downloads():
-        samples = tracker.load_table(run_id, schema.SAMPLES)
-        flags, inversion = READERS[kind](tracker, run_id, row, samples)
-        logged = tracker.load_text(run_id, schema.CONFIG) if clean_out is not None else None
-    table = build_export_table(samples, flags, inversion=inversion)
-    out = out or Path(f"export-{run_id[:8]}.{fmt}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    kept = keep_agreeing(table, min_agreement)
-    if fmt == "parquet":
-        kept.to_parquet(out, index=False)
-    else:
-        kept.to_csv(out, index=False)
-    summary = ExportSummary(run_id, kind, identifiers_of(table), len(table), len(kept), out)
-    if clean_out is None:
-        return summary
-    from hardness.datasets.write import write_subset
+    return Tracker(store.uri, row["experiment"], must_exist=True), row
 
-    config = build_config(parse_yaml(logged, f"config.yaml of run {run_id}"))
-    keep = np.setdiff1d(samples["original_index"].to_numpy(), find_flagged(table, min_agreement))
-    written = write_subset(config.data, keep, clean_out)
-    return replace(summary, clean_out=written, n_clean=len(keep))
+
+def save_table(table: pd.DataFrame, out: Path, fmt: str) -> None:
+    """Write `table` (no index) to `out` as CSV or Parquet, creating its folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
 
 
 def _children(tracker: Tracker, run_id: str) -> pd.DataFrame:
+    """The runs whose parent is `run_id`."""
     return tracker.find_runs(f"tags.`{schema.PARENT_RUN_ID}` = '{run_id}'")
 
 
-def _read_stragglers(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame):
+def _read_stragglers(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame) -> Verdicts:
     """The stragglers of each seed that did not diverge, and the mean inversion epoch per class."""
     stragglers = tracker.load_table(run_id, schema.STRAGGLERS_TABLE)
     seeds = _children(tracker, run_id)
@@ -107,7 +121,7 @@ def _read_stragglers(tracker: Tracker, run_id: str, row: dict, samples: pd.DataF
     return {schema.BASELINE_IDENTIFIER: flags_from_tables(samples, flagged)}, inversion
 
 
-def _read_identify(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame):
+def _read_identify(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame) -> Verdicts:
     """The hard set of each kept seed, and the scores when the identifier gives them."""
     counts = tracker.load_table(run_id, schema.COUNTS_PER_CLASS)
     seeds = [int(c.removeprefix(SEED)) for c in counts.columns if c.startswith(SEED)]
@@ -116,12 +130,12 @@ def _read_identify(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFra
     return {name: flags_from_tables(samples, flagged, load_table(tracker, run_id, schema.SCORES))}, None
 
 
-def _read_imbalance(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame):
+def _read_imbalance(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame) -> Verdicts:
     """An imbalance run's hard sets (and scores)."""
     return {row[f"tags.{schema.IDENTIFIER}"]: _grid_flags(tracker, run_id, samples)}, None
 
 
-def _read_benchmark(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame):
+def _read_benchmark(tracker: Tracker, run_id: str, row: dict, samples: pd.DataFrame) -> Verdicts:
     """The hard sets (and scores) of each identifier's grid, in the order the benchmark ran them."""
     grids = _children(tracker, run_id).sort_values("start_time", kind="stable")
     grids = grids[(_tags(grids, schema.KIND) == str(schema.Kind.IMBALANCE)) & (grids["status"] == "FINISHED")]

@@ -12,12 +12,12 @@ from hardness import schema
 
 
 def ranking_scores(scores: torch.Tensor | None, hard: torch.Tensor | None) -> torch.Tensor:
-    """What ranks the samples [K, N]: the scores (higher = harder), or for a set-only identifier its hard masks as 0/1."""
+    """What ranks the samples [K, N]: the scores (higher = harder), or a set-only identifier's hard masks as 0/1."""
     return scores if scores is not None else hard.float()
 
 
 def score_noise_ranking(scores: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
-    """AUROC and AUPRC (average precision) of scores [N] against flipped [N] bool; empty when only one class is there."""
+    """AUROC and AUPRC (average precision) of scores [N] against flipped [N] bool; empty unless both classes occur."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     if bool(flipped.all()) or not bool(flipped.any()):

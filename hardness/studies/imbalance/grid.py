@@ -26,7 +26,6 @@ from hardness.seeds import INIT_STREAM, derive_model_seeds
 from hardness.splits import ImbalanceSplit, build_train_masks, compute_imbalance_split
 
 
-
 @dataclass(frozen=True)
 class Cell:
     """One point of the grid."""
@@ -106,33 +105,49 @@ def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits:
     return batches
 
 
-def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor, cells: list[Cell], *,
-                   progress: Progress | None = None) -> Iterator[list[CellResult]]:
-    """Train and score the cells batch by batch (yielding each batch's results as soon as it is done)."""
+@dataclass(frozen=True)
+class GridUnit:
+    """One ensemble of the grid, the work unit an executor runs: cells of one (hard set, train ratio), their splits."""
+
+    cells: tuple[Cell, ...]
+    splits: tuple[ImbalanceSplit, ...]
+
+
+def plan_units(config: Config, hard_sets: torch.Tensor, cells: list[Cell]) -> list[GridUnit]:
+    """The cells' splits grouped into ensembles as plan_batches groups them."""
+    splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in cells]
+    plan = plan_batches(cells, [len(split.train) for split in splits], max_models=config.imbalance.models_per_batch,
+                        inits=config.imbalance.inits)
+    return [GridUnit(tuple(cells[i] for i in members), tuple(splits[i] for i in members)) for members in plan]
+
+
+def evaluate_unit(unit: GridUnit, *, dataset: Dataset, config: Config,
+                  progress: Progress | None = None) -> list[CellResult]:
+    """Train the unit's cells as one ensemble (`inits` models each, per-model training masks) and score them."""
     inits = config.imbalance.inits
+    masks = build_train_masks([split for split in unit.splits for _ in range(inits)], dataset.n_samples)
+    used = masks.any(0)
     init_seeds = derive_model_seeds(config.seed, inits, stream=INIT_STREAM)
-    all_splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in cells]
-    plan = plan_batches(cells, [len(split.train) for split in all_splits], max_models=config.imbalance.models_per_batch,
-                        inits=inits)
+    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(unit.cells))
+    guard = DivergenceGuard(ensemble.n_models, config.train.epochs)
+    hooks = [guard] if progress is None else [guard, EpochProgress(progress, config.train.epochs)]
     engine = Engine(config.model, config.train, dataset.n_classes)
-    epochs = config.train.epochs
-    for number, members in enumerate(plan):
-        batch, splits = [cells[i] for i in members], [all_splits[i] for i in members]
-        masks = build_train_masks([split for split in splits for _ in range(inits)], dataset.n_samples)
-        used = masks.any(0)
-        ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(batch))
-        guard = DivergenceGuard(ensemble.n_models, epochs)
-        hooks = [guard] if progress is None else [guard, EpochProgress(
-            progress, len(plan) * epochs, offset=number * epochs, status=f"batch {number + 1}/{len(plan)}")]
-        fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used],
-                            hooks=hooks, seed=config.seed)
-        predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
-        diverged = guard.diverged.numpy()
-        results = []
-        for i, (cell, split) in enumerate(zip(batch, splits)):
-            rows = slice(i * inits, (i + 1) * inits)
-            metrics = score_cell(predictions[rows], dataset.y, split)
-            for values in metrics.values():
-                values[diverged[rows]] = np.nan
-            results.append(CellResult(cell, split, metrics, diverged[rows]))
-        yield results
+    fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used], hooks=hooks,
+                        seed=config.seed)
+    predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
+    diverged = guard.diverged.numpy()
+    results = []
+    for i, (cell, split) in enumerate(zip(unit.cells, unit.splits)):
+        rows = slice(i * inits, (i + 1) * inits)
+        metrics = score_cell(predictions[rows], dataset.y, split)
+        for values in metrics.values():
+            values[diverged[rows]] = np.nan
+        results.append(CellResult(cell, split, metrics, diverged[rows]))
+    return results
+
+
+def evaluate_cells(dataset: Dataset, config: Config, hard_sets: torch.Tensor,
+                   cells: list[Cell]) -> Iterator[list[CellResult]]:
+    """Train and score the cells unit by unit in this process (yielding each unit's results as soon as it is done)."""
+    for unit in plan_units(config, hard_sets, cells):
+        yield evaluate_unit(unit, dataset=dataset, config=config)

@@ -9,6 +9,7 @@ logged), and when every model diverged the run fails (exit 4).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +21,13 @@ from hardness.checks import check_grid_sets
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.divergence import report_diverged
+from hardness.executors import Executor, open_executor, parallel_fits
 from hardness.identifiers import get_identifier
 from hardness.progress import Progress
 from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.identify.identification import HardSets, identify_hard_sets
-from hardness.studies.imbalance.grid import CellResult, build_cells, evaluate_cells
+from hardness.studies.imbalance.grid import CellResult, GridUnit, build_cells, evaluate_unit, plan_units
 from hardness.tables import build_sample_table
 from hardness.tracking import Tracker
 
@@ -45,37 +47,58 @@ class GridSummary:
         return self.cells.groupby(["train_ratio", "remaining"], as_index=False)[columns].mean()
 
 
+@dataclass(frozen=True)
+class SubmittedGrid:
+    """A grid whose pending units are with an executor: their (unit, results) pairs arrive through `results`."""
+
+    identifier: str
+    hard_sets: HardSets
+    results: Iterator[tuple[GridUnit, list[CellResult]]]
+    skipped: int
+
+
 def run_imbalance(config: Config, *, progress: Progress | None = None) -> GridSummary:
     """Identify hard sets with config.identifier, then run (or resume) the imbalance grid on them."""
     name = config.identifier.name
     get_identifier(name)
     session = open_session(config)
-    require_memory(config, session.dataset, max(config.imbalance.hard_sets, grid_models(config)),
+    require_memory(config, session.dataset, max(config.imbalance.hard_sets,
+                                                grid_models(config) * parallel_fits(config.executor)),
                    lever="lower imbalance.models_per_batch or --hard-sets")
     key = resume_key(config, "imbalance", name)
-    with session.run(f"imbalance-{name}-{session.dataset.name}", schema.Kind.IMBALANCE, identifier=name,
-                     key=key) as parent:
+    with open_executor(config.executor, threads=config.train.threads) as executor, \
+            session.run(f"imbalance-{name}-{session.dataset.name}", schema.Kind.IMBALANCE, identifier=name,
+                        key=key) as parent:
         hard_sets = identify_hard_sets(session.dataset, config, name, config.imbalance.hard_sets, progress=progress)
         report_diverged(hard_sets.diverged, f"{name} models")
-        return run_grid(session, parent, name, hard_sets, progress=progress)
+        return finish_grid(session, parent, submit_grid(session, name, hard_sets, executor, parent=parent,
+                                                        progress=progress))
 
 
-def run_grid(session: Session, parent: str, identifier: str, hard_sets: HardSets, *,
-             progress: Progress | None = None) -> GridSummary:
-    """Run the cells not yet FINISHED under `parent` (none for a left-out hard set), log each as a child run, return
-    all cells."""
-    tracker, dataset = session.tracker, session.dataset
-    tracker.log_table(parent, _hard_set_table(dataset, hard_sets.hard), schema.HARD_SETS)
+def submit_grid(session: Session, identifier: str, hard_sets: HardSets, executor: Executor, *, parent: str | None,
+                progress: Progress | None = None) -> SubmittedGrid:
+    """Check the hard sets fit the grid, leave out the cells already FINISHED under `parent` (None: a grid not started
+    yet) and those of left-out hard sets, and hand the other cells' units to `executor`."""
     check_grid_sets(hard_sets.hard, session.config, identifier, left_out=hard_sets.diverged)
-    done = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
+    done = {} if parent is None else session.tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
     cells = [cell for cell in build_cells(session.config, len(hard_sets.hard))
              if cell.key not in done and not hard_sets.diverged[cell.hard_set]]
+    units = plan_units(session.config, hard_sets.hard, cells)
+    results = executor.map(evaluate_unit, units, {"dataset": session.dataset, "config": session.config},
+                           progress=progress, label="ensemble")
+    return SubmittedGrid(identifier, hard_sets, results, len(done))
+
+
+def finish_grid(session: Session, parent: str, grid: SubmittedGrid) -> GridSummary:
+    """Log each cell of the submitted grid as a child run of `parent` as its unit finishes; return all cells."""
+    tracker, dataset = session.tracker, session.dataset
+    tracker.log_table(parent, _hard_set_table(dataset, grid.hard_sets.hard), schema.HARD_SETS)
     diverged = []
-    for results in evaluate_cells(dataset, session.config, hard_sets.hard, cells, progress=progress):
+    for _, results in grid.results:
         for result in results:
             diverged.append(result.diverged)
             if not result.diverged.all():
-                _log_cell(session, parent, identifier, result)
+                _log_cell(session, parent, grid.identifier, result)
     if diverged:
         report_diverged(torch.from_numpy(np.concatenate(diverged)), "grid models")
     children = tracker.finished_runs_by_tag(schema.CELL, parent_run_id=parent)
@@ -83,7 +106,7 @@ def run_grid(session: Session, parent: str, identifier: str, hard_sets: HardSets
     tracker.log_table(parent, frame, schema.CELLS)
     tracker.log_metrics(parent, {f"{k}_mean": float(v) for k, v in frame[["acc/all", "acc/hard", "acc/easy",
                                                                             "gap/acc"]].mean().items()})
-    return GridSummary(parent, identifier, frame, len(done))
+    return GridSummary(parent, grid.identifier, frame, grid.skipped)
 
 
 def _log_cell(session: Session, parent: str, identifier: str, result: CellResult) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +90,15 @@ def find_parent_run(tracker: Tracker, study: optuna.Study, key: str, *, created:
         time.sleep(0.5)
 
 
-def run_search(config: Config, *, progress: Progress | None = None,
-               pruner: optuna.pruners.BasePruner | None = None) -> SearchSummary:
-    """Open (or join) the study, precompute the identification once, run search.trials trials, log the best."""
+def run_search(config: Config, *, progress: Progress | None = None, pruner: optuna.pruners.BasePruner | None = None,
+               callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()) -> SearchSummary:
+    """Open (or join) the study, precompute the identification once, run search.trials trials (fewer when the study
+    reaches search.study_trials), log the best; `callbacks` see every trial this process ends. With search.workers
+    > 1, that many worker processes do it instead (workers.py)."""
+    if config.search.workers > 1:
+        from hardness.studies.search.workers import run_workers
+
+        return run_workers(config, progress=progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = config.identifier.name
     get_identifier(name)
@@ -120,17 +127,20 @@ def run_search(config: Config, *, progress: Progress | None = None,
             return _run_tracked_trial(trial, problem, tracker, parent, trial_tags)
 
         done = 0
+        cap = config.search.study_trials
+        n_trials = config.search.trials if cap is None else min(config.search.trials, max(0, cap - len(study.trials)))
 
         def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal done
             done += 1
             if progress is not None:
-                progress(done, config.search.trials, f"trial {trial.number} {trial.state.name.lower()}, "
-                                                     f"best {_best_value(study)}")
+                progress(done, n_trials, f"trial {trial.number} {trial.state.name.lower()}, best {_best_value(study)}")
 
         if progress is not None:
-            progress(0, config.search.trials, "trials")
-        study.optimize(tracked, n_trials=config.search.trials, callbacks=[after_trial])
+            progress(0, n_trials, "trials")
+        # the cap counts trials in any state, also those other workers are running
+        capped = [] if cap is None else [optuna.study.MaxTrialsCallback(cap, states=None)]
+        study.optimize(tracked, n_trials=n_trials, callbacks=[after_trial, *capped, *callbacks])
         trials = trials_frame(study)
         log_study(tracker, parent, study, trials)
     return SearchSummary(parent, study_name, redact_url(storage_url), trials, done)
