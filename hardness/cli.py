@@ -251,6 +251,7 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
            rates: RatesOption = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
            seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
            data_root: DataRootOption = None, data_path: DataPathOption = None, threads: ThreadsOption = None,
+           executor: ExecutorOption = None, scheduler: SchedulerOption = None, workers: WorkersOption = None,
            tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
            set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Inject label noise, atypical and out-of-distribution samples; score how well each identifier finds them."""
@@ -260,7 +261,8 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
     with reported_errors(as_json):
         resolved = _resolve(config, set_, detect_identifiers=identifiers, types=types, rates=rates, dataset=dataset,
                             subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("detect", enabled=not as_json) as progress:
             summary = run_detect(resolved, progress=progress)
     if as_json:

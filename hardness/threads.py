@@ -1,4 +1,5 @@
-"""How many threads torch computes with: `train.threads` (`--threads`), else the cores this process may use.
+"""How many threads torch computes with: `train.threads` (`--threads`), else OMP_NUM_THREADS, else the cores this
+process may use.
 
 The cores available are those of the CPU affinity mask, capped by the cgroup's CPU quota (a container limited to
 2 CPUs on a 64-core host gets 2), so a fit neither idles allowed cores nor oversubscribes a quota.
@@ -48,10 +49,17 @@ def available_cores() -> int:
     return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
 
 
+def environment_threads() -> int | None:
+    """OMP_NUM_THREADS when it is a positive integer: a choice made for this process (e.g. one per parallel worker)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def set_threads(requested: int | None, *, default: int | None = None) -> int:
-    """Set torch's intra-op threads to `requested`, else `default`, else available_cores(); returns the number set."""
+    """Set torch's intra-op threads to `requested`, else OMP_NUM_THREADS, else `default`, else available_cores();
+    returns the number set."""
     import torch
 
-    threads = requested or default or available_cores()
+    threads = requested or environment_threads() or default or available_cores()
     torch.set_num_threads(threads)
     return threads

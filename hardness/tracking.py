@@ -46,6 +46,9 @@ RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # MLflow and alembic announce schema setup at INFO on every new store; keep the terminal for our output
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
+# against a tracking server MLflow prints a "View run" link on stdout as each run ends (and fetches the run for it):
+# that would break --json output
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DATASET_CONTEXT = "mlflow.data.context"
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]

@@ -101,6 +101,7 @@ def test_a_dask_benchmark_equals_the_single_process_one_and_trains_each_cell_onc
     assert {run.info.status for run in cells} == {"FINISHED"}
 
 
+@pytest.mark.slow
 def test_a_rerun_after_a_lost_cell_trains_that_cell_only(stores):
     _, (dask, parent) = stores
     before, earlier = _gaps(dask, parent), _cell_runs(dask)

@@ -80,6 +80,7 @@ def test_own_data_goes_through_run_identify_export_and_report(tmp_path, tracking
 
 def test_threads_default_to_the_cores_available(tmp_path, tracking_uri, monkeypatch):
     monkeypatch.setattr("hardness.threads.available_cores", lambda: 3)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     summary = _invoke("run", "--subset-size", "60", "--epochs", "30", "--seeds", "1", "--tracking-uri", tracking_uri)
     assert MlflowClient(tracking_uri).get_run(summary["parent_run_id"]).data.tags[schema.THREADS] == "3"
 

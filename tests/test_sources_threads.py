@@ -37,13 +37,18 @@ def test_cgroup_v1_quota(monkeypatch, tmp_path):
     assert threads.cgroup_cpus() is None
 
 
-def test_set_threads_prefers_the_request_then_the_default(monkeypatch):
+def test_set_threads_prefers_the_request_then_the_environment_then_the_default(monkeypatch):
     previous = torch.get_num_threads()
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     try:
         assert threads.set_threads(None) == 2 == torch.get_num_threads()
         assert threads.set_threads(None, default=1) == 1 == torch.get_num_threads()
         assert threads.set_threads(3, default=1) == 3 == torch.get_num_threads()
+        monkeypatch.setenv("OMP_NUM_THREADS", "4")
+        assert threads.set_threads(None, default=1) == 4 and threads.set_threads(3) == 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "many")
+        assert threads.set_threads(None) == 2
     finally:
         torch.set_num_threads(previous)
 

@@ -41,16 +41,17 @@ def early_epoch(config: Config, epoch: int) -> int:
     return min(epoch, config.train.epochs)
 
 
-def rows_of(models: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index of the (model slot, sample) pairs models [K'] x positions [P] into a [K, N, ...] tensor."""
-    return models.unsqueeze(1), positions.unsqueeze(0)
+def flat_rows(models: torch.Tensor, positions: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Rows [K' P] of the (model slot, sample) pairs models [K'] x positions [P] in a [K, N, ...] tensor viewed as
+    [K N, ...]: index_select / index_copy_ on them are far faster than 2-d advanced indexing."""
+    return (models.unsqueeze(1) * n_samples + positions.unsqueeze(0)).flatten()
 
 
 class Moments:
     """Running count, mean and M2 (Welford) per (model, sample) of values [K, N, *trail]; std is the population std.
 
     The [K, N, D] accumulators of a heavy observation are large: an update touches them through rows of flat views
-    (index_select / index_copy_, far faster than 2-d indexing) and reuses its scratch buffers across chunks.
+    (`flat_rows`) and reuses its scratch buffers across chunks.
     """
 
     def __init__(self, shape: Sequence[int], device: torch.device | str = "cpu"):
@@ -67,7 +68,7 @@ class Moments:
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> None:
         """Fold values [K', P, *trail] of samples `positions` [P] of model slots `models` [K'] into the moments."""
-        rows = (models.unsqueeze(1) * self.count.shape[1] + positions.unsqueeze(0)).flatten()
+        rows = flat_rows(models, positions, self.count.shape[1])
         values = values.reshape(len(rows), -1)
         mean, m2 = self.mean.view(-1, values.shape[1]), self.m2.view(-1, values.shape[1])
         count = self.count.view(-1).index_select(0, rows).add_(1).unsqueeze(1)
@@ -93,7 +94,8 @@ class Latest:
         self.value = torch.zeros(tuple(shape), device=device)
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> None:
-        self.value[rows_of(models, positions)] = values
+        rows, trail = flat_rows(models, positions, self.value.shape[1]), self.value.shape[2:]
+        self.value.view(-1, *trail).index_copy_(0, rows, values.reshape(len(rows), *trail))
 
 
 class Sink(Protocol):

@@ -17,7 +17,7 @@ import torch
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import Observe, identified, rows_of, train_observed, training_epochs
+from hardness.identifiers.dynamics import Observe, flat_rows, identified, train_observed, training_epochs
 from hardness.progress import Progress
 
 
@@ -31,10 +31,12 @@ class ForgettingEvents:
         self.previous = torch.zeros(tuple(shape), dtype=torch.bool, device=device)
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, correct: torch.Tensor) -> None:
-        rows = rows_of(models, positions)
-        self.events[rows] += self.previous[rows] & ~correct
-        self.previous[rows] = correct
-        self.learned[rows] |= correct
+        rows = flat_rows(models, positions, self.events.shape[1])
+        correct = correct.flatten()
+        previous, learned = self.previous.view(-1), self.learned.view(-1)
+        self.events.view(-1).index_add_(0, rows, (previous.index_select(0, rows) & ~correct).long())
+        previous.index_copy_(0, rows, correct)
+        learned.index_copy_(0, rows, learned.index_select(0, rows) | correct)
 
 
 def score_forgetting(events: ForgettingEvents, n_observations: int) -> torch.Tensor:

@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import torch
 
 from hardness import schema
 from hardness.config import Config
+from hardness.data import Dataset
 from hardness.errors import UserError
+from hardness.executors import open_executor, parallel_fits
 from hardness.hardsets import check_threshold
 from hardness.identifiers import BASELINE, get_identifier
 from hardness.progress import Progress, staged
@@ -39,6 +42,25 @@ class Unit:
     @property
     def key(self) -> str:
         return f"{self.type}-r{self.rate:g}"
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What a unit's work gives back: its detection rows and its injected samples (original index, label before and
+    after)."""
+
+    detection: pd.DataFrame
+    injected: pd.DataFrame
+
+
+def evaluate_unit(unit: Unit, *, dataset: Dataset, config: Config, names: list[str],
+                  probabilities: torch.Tensor | None, progress: Progress | None = None) -> UnitResult:
+    """Inject the unit into the data and let every identifier in `names` find it: the work unit an executor runs."""
+    injection = inject(dataset, unit.type, unit.rate, config.seed, probabilities=probabilities)
+    table = evaluate_injection(injection, config, names, progress=progress)
+    table.insert(0, schema.INJECTION_PARAM, unit.type)
+    table.insert(1, schema.RATE_PARAM, unit.rate)
+    return UnitResult(table, _injected_table(dataset, injection))
 
 
 @dataclass(frozen=True)
@@ -81,9 +103,11 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
     session = open_session(config)
     check_injectable(session.dataset, config.detect.types, config.detect.rates,
                      per_feature=config.data.standardise == "feature")
-    require_memory(config, session.dataset, max(config.seeds, 2 * config.detect.reference_models),
+    require_memory(config, session.dataset, max(config.seeds * parallel_fits(config.executor),
+                                                 2 * config.detect.reference_models),
                    lever="ask for fewer --seeds or detect.reference_models, or a smaller --subset-size")
-    with session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=resume_key(config, "detect")) as parent:
+    with open_executor(config.executor, threads=config.train.threads) as executor, \
+            session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=resume_key(config, "detect")) as parent:
         done = session.tracker.finished_runs_by_tag(schema.DETECT_UNIT, parent_run_id=parent)
         units = [Unit(t, r) for t in config.detect.types for r in config.detect.rates]
         pending = [unit for unit in units if unit.key not in done]
@@ -91,10 +115,9 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
         if any(unit.type in REFERENCE_TYPES for unit in pending):
             probabilities = compute_reference_probabilities(session.dataset, config,
                                                             progress=staged(progress, "reference"))
-        tables = {}
-        for unit in pending:
-            injection = inject(session.dataset, unit.type, unit.rate, config.seed, probabilities=probabilities)
-            tables[unit.key] = _run_unit(session, parent, injection, unit, names, staged(progress, unit.key))
+        shared = {"dataset": session.dataset, "config": config, "names": names, "probabilities": probabilities}
+        tables = {unit.key: _log_unit(session, parent, unit, names, result)
+                  for unit, result in executor.map(evaluate_unit, pending, shared, progress=progress, label="unit")}
         with quiet_downloads():
             tables |= {unit.key: session.tracker.load_table(done[unit.key], schema.DETECTION) for unit in units
                        if unit.key in done}
@@ -117,25 +140,22 @@ def _log_summary(session: Session, parent: str, detection: pd.DataFrame) -> pd.D
     return summary
 
 
-def _run_unit(session: Session, parent: str, injection: Injection, unit: Unit, names: list[str],
-              progress: Progress | None) -> pd.DataFrame:
-    """Evaluate one unit inside its child run, log its metrics and tables; returns its detection rows."""
-    params = {schema.INJECTION_PARAM: unit.type, schema.RATE_PARAM: unit.rate, schema.INJECTED_PARAM: injection.count,
-              "identifiers": ",".join(names)}
+def _log_unit(session: Session, parent: str, unit: Unit, names: list[str], result: UnitResult) -> pd.DataFrame:
+    """Log one evaluated unit as a child run (its metrics and tables); returns its detection rows."""
+    params = {schema.INJECTION_PARAM: unit.type, schema.RATE_PARAM: unit.rate,
+              schema.INJECTED_PARAM: len(result.injected), "identifiers": ",".join(names)}
     with session.run(f"detect-{unit.key}", schema.Kind.DETECT, parent_run_id=parent, params=params,
                      tags={schema.DETECT_UNIT: unit.key}) as child:
-        table = evaluate_injection(injection, session.config, names, progress=progress)
-        table.insert(0, schema.INJECTION_PARAM, unit.type)
-        table.insert(1, schema.RATE_PARAM, unit.rate)
-        session.tracker.log_metrics(child, summarise_unit(table) | {schema.INJECTED_PARAM: float(injection.count)})
-        session.tracker.log_table(child, table, schema.DETECTION)
-        session.tracker.log_table(child, _injected_table(session, injection), schema.INJECTED)
-    return table
+        session.tracker.log_metrics(child, summarise_unit(result.detection)
+                                    | {schema.INJECTED_PARAM: float(len(result.injected))})
+        session.tracker.log_table(child, result.detection, schema.DETECTION)
+        session.tracker.log_table(child, result.injected, schema.INJECTED)
+    return result.detection
 
 
-def _injected_table(session: Session, injection: Injection) -> pd.DataFrame:
+def _injected_table(dataset: Dataset, injection: Injection) -> pd.DataFrame:
     """The injected samples: original index, label before and after (equal unless the injection flips labels)."""
     positions = injection.mask.nonzero().flatten()
-    return pd.DataFrame({"original_index": session.dataset.index[positions].numpy(),
-                         "label": session.dataset.y[positions].numpy(),
+    return pd.DataFrame({"original_index": dataset.index[positions].numpy(),
+                         "label": dataset.y[positions].numpy(),
                          "injected_label": injection.dataset.y[positions].numpy()})

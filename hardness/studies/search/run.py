@@ -120,15 +120,15 @@ def run_search(config: Config, *, progress: Progress | None = None, pruner: optu
                      tags=study_tags, worker=uuid.uuid4().hex[:12]) as parent:
         if study.user_attrs.get(PARENT_ATTR) is None or created:
             study.set_user_attr(PARENT_ATTR, parent)
-        problem = precompute(dataset, config, progress=progress)
+        cap = config.search.study_trials
+        n_trials = config.search.trials if cap is None else min(config.search.trials, max(0, cap - len(study.trials)))
+        problem = precompute(dataset, config, progress=progress) if n_trials else None
         trial_tags = {schema.KIND: str(schema.Kind.SEARCH), schema.IDENTIFIER: name, schema.STUDY_NAME: study_name}
 
         def tracked(trial: optuna.Trial) -> float:
             return _run_tracked_trial(trial, problem, tracker, parent, trial_tags)
 
         done = 0
-        cap = config.search.study_trials
-        n_trials = config.search.trials if cap is None else min(config.search.trials, max(0, cap - len(study.trials)))
 
         def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             nonlocal done
