@@ -112,3 +112,15 @@ def test_a_rerun_after_a_lost_cell_trains_that_cell_only(stores):
     assert [(run.data.tags["hardness.cell"], run.data.tags["mlflow.parentRunId"], run.info.status) for run in new] == \
         [(lost.data.tags["hardness.cell"], lost.data.tags["mlflow.parentRunId"], "FINISHED")]
     pd.testing.assert_frame_equal(before, _gaps(dask, parent), check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_dask_detection_benchmark_equals_the_single_process_one(tmp_path):
+    detect = ["detect", "--identifiers", "stragglers,confidence", "--types", "uniform,asymmetric", "--rates", "0.2",
+              "--seeds", "2", *TINY, "--threads", "1", "--json"]
+    tables = []
+    for name, extra in (("local", []), ("dask", ["--executor", "dask", "--workers", "2"])):
+        result = runner.invoke(app, [*detect, "--tracking-uri", f"sqlite:///{tmp_path / name / 'mlflow.db'}", *extra])
+        assert result.exit_code == 0, result.output
+        tables.append(pd.DataFrame(json.loads(result.stdout)["detection"]))
+    pd.testing.assert_frame_equal(*tables, check_exact=True)
