@@ -14,7 +14,7 @@ import pytest
 
 from hardness import __version__
 from hardness.errors import HardnessError
-from hardness.tracking import Tracker, check_reachable, resolve_tracking_uri, tracking_tags
+from hardness.tracking import Tracker, check_reachable, package_commit, resolve_tracking_uri, tracking_tags
 
 
 def _db(uri: str) -> Path:
@@ -288,16 +288,27 @@ def test_finished_runs_by_tag_ignores_failed_runs(tracker):
 
 # --- tags -----------------------------------------------------------------------------------------
 
-def test_tracking_tags_outside_git(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert tracking_tags() == {"hardness.version": __version__, "hardness.git_commit": "unknown"}
-
-
-def test_tracking_tags_inside_git(monkeypatch, tmp_path):
+def test_commit_tag_ignores_the_working_directorys_repository(monkeypatch, tmp_path):
+    """The commit is the installed package's: a run started inside another git repository does not take its HEAD."""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
     monkeypatch.chdir(tmp_path)
-    assert tracking_tags()["hardness.git_commit"] == head
+    tags = tracking_tags()
+    assert tags["hardness.version"] == __version__
+    assert tags["hardness.git_commit"] == package_commit() != head
+
+
+def test_commit_of_an_installed_package_comes_from_pips_record(monkeypatch):
+    """Without a source checkout (a wheel or VCS install), the commit pip recorded in direct_url.json is used."""
+    import hardness.tracking as tracking
+
+    class Installed:
+        def read_text(self, name):
+            return '{"url": "git+https://example.org/hardness", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}'
+
+    monkeypatch.setattr(tracking.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 128, "", ""))
+    monkeypatch.setattr(tracking.importlib.metadata, "distribution", lambda name: Installed())
+    assert package_commit() == "abc123"
+    assert tracking_tags()["mlflow.source.git.commit"] == "abc123"
