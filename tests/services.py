@@ -98,10 +98,11 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float) -> None:
 
 
 @contextmanager
-def served(command: list[str], health: str, *, timeout: float = 120) -> Iterator[subprocess.Popen]:
+def served(command: list[str], health: str, *, timeout: float = 120,
+           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """Run a server command until the block ends, once `health` answers."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
     try:
         wait_for_http(health, process, timeout)
         yield process
@@ -116,11 +117,13 @@ def served(command: list[str], health: str, *, timeout: float = 120) -> Iterator
 
 @contextmanager
 def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
-    """`mlflow server` on `backend` with proxied artifacts in `artifacts`; yields its http:// URL."""
+    """`mlflow server` on `backend` with proxied artifacts in `artifacts`, answering compose.yaml's default host
+    names; yields its http:// URL."""
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, "--serve-artifacts",
                "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with served(command, f"http://127.0.0.1:{port}/health"):
+    hosts = "mlflow,mlflow:*,localhost,localhost:*,127.0.0.1,127.0.0.1:*"
+    with served(command, f"http://127.0.0.1:{port}/health", env={"MLFLOW_SERVER_ALLOWED_HOSTS": hosts}):
         yield f"http://127.0.0.1:{port}"
 
 
