@@ -13,6 +13,11 @@ ERROR_STREAM = 2000
 FRESH_STREAM = 3000
 """Score identifiers trained from a fresh initialisation (`identifier.init: fresh`), as the reference code did."""
 
+INJECT_STREAM = 4000
+"""Which samples the detection benchmark injects hardness into, and how."""
+REFERENCE_STREAM = 5000
+"""The detection benchmark's reference models (instance-dependent flips) and their folds."""
+
 
 def derive_model_seeds(seed: int, n_models: int, stream: int = 0) -> list[int]:
     """Well-mixed 31-bit init seeds for models 0..n_models-1; each stream is independent of the others."""

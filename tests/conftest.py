@@ -60,3 +60,14 @@ def idx_dataset(tmp_path):
         return root, images, labels
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny problems: torch's thread hand-offs cost more than the arithmetic (many times more on a busy machine)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -28,13 +28,7 @@ runner = CliRunner()
 TINY = ["--subset-size", "240", "--epochs", "30", "--set", "imbalance.hard_sets=2", "--set", "imbalance.inits=2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: torch's thread hand-offs cost more than the arithmetic."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def planted_dataset(n_per_class=60, n_classes=3, n_flipped=18, seed=0):

@@ -6,7 +6,6 @@ import sys
 
 import pandas as pd
 import pytest
-import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -18,13 +17,7 @@ runner = CliRunner()
 TINY = ["--subset-size", "200", "--epochs", "30", "--set", "inversion.warmup=5", "--set", "inversion.max_retries=0"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: torch's thread hand-offs cost more than the arithmetic (many times more on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _invoke(*args):

@@ -28,10 +28,9 @@ import torch
 from hardness.catalogue import INJECTION_TYPES
 from hardness.data import Dataset, compute_label_noise
 from hardness.errors import UserError
+from hardness.seeds import INJECT_STREAM
 from hardness.studies.detect.images import frame_digits, load_digit_images, shift_and_shrink, standardise, to_pixels
 
-INJECT_STREAM = 4000
-"""Seed stream of the injections (beside hardness.seeds' streams)."""
 IMAGE_TYPES = ("atypical", "ood_noise", "ood_digits")
 """Types that change images: the dataset's samples must be images, standardised as a whole."""
 FRAMED_TYPES = ("ood_digits",)

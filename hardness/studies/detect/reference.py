@@ -16,10 +16,7 @@ from hardness.divergence import DivergenceGuard, report_diverged
 from hardness.engine import Engine
 from hardness.models import build_ensemble
 from hardness.progress import EpochProgress, Progress
-from hardness.seeds import derive_model_seeds
-
-REFERENCE_STREAM = 5000
-"""Seed stream of the reference models and their folds (beside hardness.seeds' streams)."""
+from hardness.seeds import REFERENCE_STREAM, derive_model_seeds
 
 
 def build_fold_masks(n_samples: int, models_per_fold: int, seed: int) -> torch.Tensor:
