@@ -71,7 +71,8 @@ class DaskExecutor:
     def _scatter(self, value: Any) -> Any:
         """`value` sent to every worker once (kept by identity for the executor's lifetime)."""
         if id(value) not in self._shared:
-            self._shared[id(value)] = (value, self.client.scatter(value, broadcast=True, hash=False))
+            # wrapped in a list: scatter would send a list's or dict's items one by one
+            self._shared[id(value)] = (value, self.client.scatter([value], broadcast=True, hash=False)[0])
         return self._shared[id(value)][1]
 
     def map(self, function: Callable[..., R], units: Sequence[U], shared: dict[str, Any], *,

@@ -51,7 +51,8 @@ def services(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def logged(services, tmp_path_factory):
-    """A `hardness run` and a `hardness benchmark` logged to the server from an empty folder: (run, benchmark, folder)."""
+    """A `hardness run` and a `hardness benchmark` logged to the server from an empty folder: (run, benchmark,
+    folder)."""
     _, server, _ = services
     folder = tmp_path_factory.mktemp("client")
     run = hardness("run", "--seeds", "2", *TINY, "--tracking-uri", server, "--experiment", "svc-run", cwd=folder)

@@ -2,7 +2,8 @@
 
 Run layout: a benchmark parent run; under it one grid run per identifier (itself the parent of that
 identifier's cell runs); the comparison tables and the headline land on the benchmark parent. Rerunning
-the same config resumes: finished cells are skipped.
+the same config resumes: finished cells are skipped. The identifications and every grid's units run where
+config.executor says (hardness.executors), all submitted before the first is logged.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
                                                  config.benchmark.error_models),
                    lever="lower imbalance.models_per_batch, --hard-sets or benchmark.error_models")
     dataset, tracker = session.dataset, session.tracker
+    key = resume_key(config, "benchmark")
     with open_executor(config.executor, threads=config.train.threads) as executor, \
-            session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=resume_key(config, "benchmark")) as parent:
+            session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=key) as parent:
         n_sets = config.imbalance.hard_sets
         every = [BASELINE, *(name for name in names if not is_baseline(name))]
         identified = dict(executor.map(identify_unit, every, {"dataset": dataset, "config": config, "n_models": n_sets},
@@ -99,7 +101,7 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
 
 def identify_unit(name: str, *, dataset: Dataset, config: Config, n_models: int,
                   progress: Progress | None = None) -> Identification:
-    """One identifier's identification with the benchmark's n_models seeds: the work unit of the identification stage."""
+    """One identifier's identification with n_models seeds: the work unit of the benchmark's identification stage."""
     return identify(dataset, config, name, n_models, progress=progress)
 
 

@@ -106,8 +106,9 @@ def run_detect(config: Config, *, progress: Progress | None = None) -> DetectSum
     require_memory(config, session.dataset, max(config.seeds * parallel_fits(config.executor),
                                                  2 * config.detect.reference_models),
                    lever="ask for fewer --seeds or detect.reference_models, or a smaller --subset-size")
+    key = resume_key(config, "detect")
     with open_executor(config.executor, threads=config.train.threads) as executor, \
-            session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=resume_key(config, "detect")) as parent:
+            session.run(f"detect-{session.dataset.name}", schema.Kind.DETECT, key=key) as parent:
         done = session.tracker.finished_runs_by_tag(schema.DETECT_UNIT, parent_run_id=parent)
         units = [Unit(t, r) for t in config.detect.types for r in config.detect.rates]
         pending = [unit for unit in units if unit.key not in done]

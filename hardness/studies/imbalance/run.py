@@ -4,7 +4,8 @@ One parent run per (config, identifier); one child run per grid cell, tagged `ha
 the same config reopens that parent and skips cells already FINISHED; cells of a batch that was
 interrupted have no finished run and are trained again. Hard sets of identification models that diverged get no
 cells; grid models that diverge are left out of their cell's metrics (a cell whose every model diverged is not
-logged), and when every model diverged the run fails (exit 4).
+logged), and when every model diverged the run fails (exit 4). The grid's units (grid.plan_units) run where
+config.executor says (hardness.executors); this process alone logs their cells.
 """
 
 from __future__ import annotations

@@ -43,8 +43,11 @@ def run_workers(config: Config, *, progress: Progress | None = None) -> SearchSu
         for worker in workers:
             if worker.is_alive():
                 worker.terminate()  # SIGTERM: the worker ends its runs KILLED
-        for worker in workers:
-            worker.join()
+        while any(worker.is_alive() for worker in workers):  # read on: a worker cannot exit with a full pipe
+            try:
+                messages.get(timeout=POLL_S)
+            except queue.Empty:
+                pass
         raise
     errors = [outcome for outcome in outcomes.values() if not isinstance(outcome, SearchSummary)]
     if errors:
