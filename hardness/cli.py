@@ -432,7 +432,8 @@ def ui(tracking_uri: TrackingOption = None,
     if command is None:
         typer.echo(f"the runs are served by the tracking server: open {tracking_uri} in a browser")
         return
-    typer.echo(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    # MLflow 3's UI opens on its GenAI pages for a new browser; this parameter opens the runs tables
+    typer.echo(f"MLflow UI: http://{host}:{port}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
     os.execvp(command[0], command)
 
 
