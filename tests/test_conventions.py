@@ -41,7 +41,7 @@ def test_standard_tags_and_description(logged):
     assert tags["mlflow.source.name"] == "hardness" and tags["mlflow.user"]
     assert tags["mlflow.source.git.commit"] == tags["hardness.git_commit"] == package_commit()
     note = tags["mlflow.note.content"]
-    assert note.startswith("`hardness ") and "stragglers per seed" in note and "of 200" in note
+    assert note.startswith("`hardness") and "stragglers per seed" in note and "of 200" in note  # argv: pytest's here
 
 
 def test_dataset_input_fills_the_dataset_column(logged):
