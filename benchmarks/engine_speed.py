@@ -186,8 +186,9 @@ def main() -> None:
     table = Table(title="Time per model-epoch (one training step + observing all samples)",
                   caption=f"fp32 sgemm peak: {peak:.0f} GFLOP/s (best of {', '.join(f'{p:.0f}' for p in peaks)}, "
                           f"before and after); loops: {args.loop_seeds} seeds x {args.loop_epochs} epochs")
-    for column in ("run", "ms", "GFLOP/s", "% peak", "engine faster by"):
-        table.add_column(column, justify="right" if column != "run" else "left", no_wrap=True)
+    table.add_column("run", overflow="fold")
+    for column in ("ms", "GFLOP/s", "% peak", "engine faster by"):
+        table.add_column(column, justify="right", no_wrap=True)
 
     def row(name: str, seconds: float) -> None:
         rate = step_flops / seconds / 1e9
@@ -196,7 +197,7 @@ def main() -> None:
 
     row(f"engine fp32, K={args.seeds}", fp32_epoch)
     for names, run in observed.items():
-        row(f"engine fp32 + {names}", run.seconds_per_epoch() / args.seeds)
+        row(f"engine fp32 + {names.replace(',', ', ')}", run.seconds_per_epoch() / args.seeds)
     row("loop, radii: no-grad forward", loop_separate)
     row("loop, radii: reuse forward", loop_reuse)
     if bf16 is not None:

@@ -6,8 +6,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 from hardness.config import ModelConfig, TrainConfig
-from hardness.engine import HEAVY, NAMES, Engine, Hook
-from hardness.engine import observations
+from hardness.engine import HEAVY, NAMES, Engine, Hook, kernels, observations
 from hardness.manifolds import compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
 
@@ -98,8 +97,9 @@ CASES = [
 
 @pytest.mark.parametrize("in_class_order", [False, True])
 @pytest.mark.parametrize(("model", "batch_size"), CASES)
-def test_every_observation_equals_autograd_on_plain_modules(data, model, batch_size, in_class_order):
+def test_every_observation_equals_autograd_on_plain_modules(data, model, batch_size, in_class_order, monkeypatch):
     x, y = data
+    monkeypatch.setattr(observations, "HEAVY_BYTES", 4 * len(SEEDS) * D * 5)  # input_grad in pieces of 5 samples
     if in_class_order:
         order = torch.argsort(y, stable=True)
         x, y = x[order], y[order]
@@ -118,6 +118,18 @@ def test_every_observation_equals_autograd_on_plain_modules(data, model, batch_s
         mean_loss = torch.stack([state.observed["loss"][k][mask[k]].mean() for k in range(len(SEEDS))])
         torch.testing.assert_close(state.loss, mean_loss, atol=1e-5, rtol=0)
         assert torch.equal(state.correct, state.observed["correct"]) and state.radii is state.observed["radii"]
+
+
+def test_aten_tanh_off_the_cpu_path_trains_and_observes_alike(data, monkeypatch):
+    x, y = data
+    model, train = ModelConfig(width=8, depth=2, activation="tanh"), TrainConfig(lr=0.1, epochs=2, chunk_size=32)
+    fast = Engine(model, train, C).fit(build_ensemble(D, C, model, SEEDS), x, y)
+    monkeypatch.setattr(kernels, "FAST_TANH_DEVICES", ())  # what a GPU runs
+    hook = Everything()
+    result = Engine(model, train, C).fit(build_ensemble(D, C, model, SEEDS), x, y, hooks=[hook])
+    for a, b in zip(result.ensemble.parameters(), fast.ensemble.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert_observations(hook.states[-1], hook.heavy[train.epochs], result.ensemble, [0, 1, 2], model, x, y)
 
 
 def test_models_left_after_a_stop_are_still_observed_correctly(data):

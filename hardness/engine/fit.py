@@ -67,11 +67,11 @@ class Hook:
 
     def on_chunk(self, epoch: int, models: torch.Tensor, positions: torch.Tensor,
                  observed: Mapping[str, torch.Tensor]) -> None:
-        """The heavy observations this hook wants at `epoch`, one chunk of samples at a time, before `on_epoch_end`.
+        """The heavy observations this hook wants at `epoch`, P samples at a time, before `on_epoch_end`.
 
-        positions [C]: the caller's indices of the chunk's samples; observed[name] [K', C, ...] for `models` [K']
-        (probs/logits [.., n_classes], latent [.., width], input_grad [.., D]). The tensors are reused buffers,
-        valid only during the call: reduce or copy them.
+        positions [P]: the caller's indices of the samples; observed[name] [K', P, ...] for `models` [K']
+        (probs/logits [.., n_classes], latent [.., width], input_grad [.., D]). Every sample comes exactly
+        once per epoch. The tensors are views of reused buffers, valid only during the call: reduce or copy them.
         """
 
     def on_epoch_end(self, state: EpochState) -> torch.Tensor | None:

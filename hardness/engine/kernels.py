@@ -18,11 +18,17 @@ import torch
 from hardness.models import Ensemble
 
 
+FAST_TANH_DEVICES = ("cpu",)
+"""Device types where tanh(a) is computed as 2*sigmoid(2a) - 1 (to ~2e-7): several times faster than aten's
+tanh on the CPUs here; the products then compute 2a directly (alpha=beta=2, exact in floating point)."""
+
+
 class Buffers:
     """Named scratch tensors reused across chunks, batches and passes, on one device.
 
     Writing megabyte-sized intermediates in place instead of allocating them each chunk matters here:
-    fresh allocations page-fault on first touch and cost more than the arithmetic on them.
+    fresh allocations page-fault on first touch and cost more than the arithmetic on them. The buffer
+    "scratch" holds temporaries read right after they are written (an activation slope, a square).
     """
 
     def __init__(self, device: torch.device) -> None:
@@ -88,16 +94,11 @@ class Softmax:
 
 
 class Kernels:
-    """The arithmetic of one chunk, for one activation, precision and device.
-
-    `fast_tanh` is the one CPU-only trick: tanh(a) = 2*sigmoid(2a) - 1 (to ~2e-7) is several times faster
-    than aten's tanh on the CPUs here; the products then compute 2a directly (alpha=beta=2, exact in
-    floating point). Elsewhere tanh is aten's.
-    """
+    """The arithmetic of one chunk, for one activation, precision and device (see FAST_TANH_DEVICES)."""
 
     def __init__(self, activation: str, low_precision: bool, device: torch.device) -> None:
         self.tanh = activation == "tanh"
-        self.fast_tanh = self.tanh and device.type == "cpu"
+        self.fast_tanh = self.tanh and device.type in FAST_TANH_DEVICES
         self.scale = 2.0 if self.fast_tanh else 1.0
         self.low_precision = low_precision
         self.buffers = Buffers(device)
@@ -113,12 +114,13 @@ class Kernels:
     def activation_grad_(self, g: torch.Tensor, h: torch.Tensor) -> None:
         """In place: g *= activation'(pre-activation), written in terms of the activation h."""
         if self.tanh:
-            g.mul_(torch.addcmul(self._one, h, h, value=-1, out=self.buffers.get("slope", *h.shape)))
+            g.mul_(torch.addcmul(self._one, h, h, value=-1, out=self.buffers.get("scratch", *h.shape)))
         else:
-            g.mul_(torch.gt(h, 0, out=self.buffers.get("slope", *h.shape, dtype=torch.bool)))
+            g.mul_(torch.gt(h, 0, out=self.buffers.get("scratch", *h.shape, dtype=torch.bool)))
 
     def fold_first_layer(self, ensemble: Ensemble, inputs: Inputs | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer one for shared inputs: (weight [K*w, D'] over the varying features, bias [K*w] with the constants folded in)."""
+        """Layer one for shared inputs: (weight [K*w, D'] over the varying features, bias [K*w] with the
+        constant features folded in)."""
         weight, bias = ensemble.weights[0], ensemble.biases[0]
         first = weight.reshape(-1, weight.shape[2])
         if inputs is not None and inputs.varying is not None:
@@ -130,7 +132,8 @@ class Kernels:
 
     def first_layer(self, ensemble: Ensemble, x: torch.Tensor,
                     first: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        """Activations [K, w, C] of layer one; x is shared [C, D'] (with `first` from fold_first_layer) or per model [K, C, D]."""
+        """Activations [K, w, C] of layer one; x is shared [C, D'] (with `first` from fold_first_layer) or
+        per model [K, C, D]."""
         k, width, _ = ensemble.weights[0].shape
         out = self.buffers.get("h0", k, width, x.shape[-2])
         if x.dim() == 3:
@@ -174,16 +177,17 @@ class Kernels:
         return Softmax(logits, index, top, picked, exp, total, log_p)
 
     def loss_gradient_(self, softmax: Softmax, weight: torch.Tensor) -> torch.Tensor:
-        """d(sum_i weight[k,i] * CE_i)/d(logits) [K, n_classes, C] for sample weights [K, C], written over softmax.exp."""
+        """d(sum_i weight[k,i] * CE_i)/d(logits) [K, n_classes, C] for sample weights [K, C], over softmax.exp."""
         g = softmax.exp.mul_((weight / softmax.total).unsqueeze(1))
         return g.scatter_add_(1, softmax.index, weight.neg().unsqueeze(1))
 
     def deltas(self, ensemble: Ensemble, hiddens: list[torch.Tensor], delta: torch.Tensor,
-               name: str = "delta") -> Iterator[tuple[int, torch.Tensor]]:
+               name: str = "grad") -> Iterator[tuple[int, torch.Tensor]]:
         """(layer, gradient w.r.t. that layer's pre-activation [K, out, C]) from the output layer down to layer one.
 
         `delta` [K, n_classes, C] is the gradient at the logits; each sample's column is propagated on its own,
-        so a column-scaled delta gives column-scaled results. `name` keeps concurrent chains in separate buffers.
+        so a column-scaled delta gives column-scaled results. Results live in buffers `name`0/1: a chain whose
+        result must outlive the next chain gets its own name.
         """
         yield len(ensemble.weights) - 1, delta
         for layer in range(len(ensemble.weights) - 1, 0, -1):
@@ -199,7 +203,7 @@ class Kernels:
 
         For shared x [C, D'], layer one's weight gradient goes to `first_grad` [K*w, D'] instead of grads[0].
         """
-        for layer, delta in self.deltas(ensemble, hiddens, g, "grad"):
+        for layer, delta in self.deltas(ensemble, hiddens, g):
             grads[2 * layer + 1].add_(delta.sum(2))
             if layer > 0:
                 grads[2 * layer].baddbmm_(delta, hiddens[layer - 1].transpose(1, 2))
@@ -214,7 +218,8 @@ class Kernels:
 
     @staticmethod
     def unfold_first_grad(grads: list[torch.Tensor], first_grad: torch.Tensor, inputs: Inputs) -> None:
-        """Write layer one's weight gradient [K, w, D] from first_grad over the varying features and the bias gradient."""
+        """Write layer one's weight gradient [K, w, D]: first_grad over the varying features, and value times
+        the bias gradient over the constant ones."""
         k, width, _ = grads[0].shape
         grads[0][:, :, inputs.varying] = first_grad.view(k, width, -1)
         grads[0][:, :, inputs.constant] = grads[1].unsqueeze(2) * inputs.values
