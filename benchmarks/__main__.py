@@ -1,0 +1,67 @@
+"""One entry point for the benchmarks: `python -m benchmarks all --quick` (or one of them by name).
+
+Every number is measured in the same invocation as what it is compared with (the matmul peak, the baselines), so
+ratios hold on any machine; the summary marks each issue target met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops
+from benchmarks.end_to_end import CommandTiming, radii_command, study_command, time_command
+from benchmarks.reference_style import time_reference
+from benchmarks.summary import Summary
+
+
+def radii(args: argparse.Namespace, summary: Summary) -> CommandTiming:
+    """The radii run end to end, its training rate against the peak and the reference-style loop on the same data."""
+    peaks = [measure_peak_gflops()]
+    run = time_command(radii_command(args.data_root, quick=args.quick), tracking_uri=args.tracking_uri)
+    peaks.append(measure_peak_gflops())
+    x, y = load_mnist(args.data_root, 20000)
+    baseline = time_reference(x, y, seeds=args.reference_seeds, epochs=args.reference_epochs)
+    model_epochs = run.flops / _flops_per_model_epoch(x.shape[1], int(y.max()) + 1, len(y))
+    summary.radii(run, peak=max(peaks), baseline=baseline, model_epochs=model_epochs)
+    return run
+
+
+def study(args: argparse.Namespace, summary: Summary) -> CommandTiming:
+    """The identifier benchmark end to end: wall time and its phases."""
+    run = time_command(study_command(args.data_root, quick=args.quick), tracking_uri=args.tracking_uri)
+    summary.study(run)
+    return run
+
+
+def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> float:
+    from hardness.config import ModelConfig
+    from hardness.engine import flops_per_sample_epoch
+
+    return float(flops_per_sample_epoch(n_features, ModelConfig(), n_classes) * n_samples)
+
+
+BENCHMARKS = {"radii": radii, "study": study}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=["all", *BENCHMARKS], help="which benchmark (all: every one, in order)")
+    parser.add_argument("--quick", action="store_true", help="reduced workloads (minutes, not an hour)")
+    parser.add_argument("--data-root", default="../shared/data", help="folder holding MNIST/raw")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store of the timed commands (default: a "
+                        "throwaway SQLite file)")
+    parser.add_argument("--reference-seeds", type=int, default=2, help="seeds of the reference-style loop")
+    parser.add_argument("--reference-epochs", type=int, default=5, help="epochs per seed of the reference-style loop")
+    args = parser.parse_args(argv)
+    meter, summary = LoadMeter(), Summary(quick=args.quick)
+    for name, benchmark in BENCHMARKS.items():
+        if args.name in ("all", name):
+            console.rule(name)
+            benchmark(args, summary)
+    summary.print(load=meter.others())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Run one `hardness` command in this process and record where its wall time goes.
+
+    python -m benchmarks.probe TIMELINE.json run configs/mnist-20k.yaml --set train.epochs=30 ...
+
+Engine fits count as training (with the nominal FLOPs they do) and the main thread's calls into the MLflow tracker as
+tracking; both are timed by wrapping the classes' methods, so the command itself runs unchanged. The
+timeline (absolute `time.time()` stamps, seconds and FLOPs) is written to TIMELINE.json when the command ends,
+whatever its exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Timeline:
+    """What the probe saw: when the first fit began, time in fits and in tracking, the fits' nominal FLOPs."""
+
+    first_fit_at: float | None = None
+    ended_at: float = 0.0
+    training_s: float = 0.0
+    tracking_s: float = 0.0
+    flops: float = 0.0
+    fits: int = 0
+    exit_code: int = 0
+    tracking_calls: dict[str, int] = field(default_factory=dict)
+
+
+class _Clock:
+    """Accumulates main-thread time spent in wrapped calls of one kind, counting nested calls once."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.seconds = 0.0
+
+    def wrap(self, function, on_enter=None):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread() or self.depth:
+                return function(*args, **kwargs)
+            if on_enter is not None:
+                on_enter(args, kwargs)
+            self.depth += 1
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.depth -= 1
+        return timed
+
+
+def fit_flops(engine, ensemble, x, train_mask=None) -> float:
+    """Nominal FLOPs of one Engine.fit: per-sample-epoch FLOPs x training samples summed over models x epochs."""
+    from hardness.engine import flops_per_sample_epoch
+
+    per_sample = flops_per_sample_epoch(x.shape[1], engine.model, engine.n_classes)
+    samples = ensemble.n_models * x.shape[0] if train_mask is None else int(train_mask.sum())
+    return float(per_sample * samples * engine.train.epochs)
+
+
+def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
+    """Wrap Engine.fit (training) and every public Tracker method (tracking); returns their clocks."""
+    from hardness.engine import Engine
+    from hardness.tracking import Tracker
+
+    fitting, tracking = _Clock(), _Clock()
+
+    def on_fit(args, kwargs) -> None:
+        if timeline.first_fit_at is None:
+            timeline.first_fit_at = time.time()
+        timeline.fits += 1
+        engine, ensemble, x = args[:3]
+        timeline.flops += fit_flops(engine, ensemble, x, kwargs.get("train_mask"))
+
+    Engine.fit = fitting.wrap(Engine.fit, on_fit)
+    for name, method in list(vars(Tracker).items()):
+        if callable(method) and not name.startswith("_"):
+            def count(args, kwargs, name=name) -> None:
+                timeline.tracking_calls[name] = timeline.tracking_calls.get(name, 0) + 1
+            setattr(Tracker, name, tracking.wrap(method, count))
+    return fitting, tracking
+
+
+def main(argv: list[str]) -> int:
+    out, command = argv[0], argv[1:]
+    timeline = Timeline()
+    fitting, tracking = instrument(timeline)
+    from hardness.cli import main as hardness_main
+
+    sys.argv = ["hardness", *command]
+    try:
+        hardness_main()
+    except SystemExit as stop:
+        timeline.exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    timeline.training_s, timeline.tracking_s, timeline.ended_at = fitting.seconds, tracking.seconds, time.time()
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(asdict(timeline), handle)
+    return timeline.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,79 @@
+"""The closing table of `python -m benchmarks`: every figure measured, with the issue's target and whether it is met."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from benchmarks.common import console
+from benchmarks.end_to_end import CommandTiming
+from benchmarks.reference_style import BaselineTiming
+
+TRACKING_SHARE_TARGET = 0.03
+PEAK_SHARE_TARGET = 0.85
+STARTUP_TARGET_S = 10.0
+REFERENCE_RATIO_TARGET = 50.0
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+
+@dataclass
+class Summary:
+    """Rows gathered while the benchmarks run, printed once at the end."""
+
+    quick: bool
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, section: str, measure: str, value: str, target: str = "", met: bool | None = None) -> None:
+        self.rows.append(Row(section, measure, value, target, met))
+
+    def phases(self, section: str, run: CommandTiming) -> None:
+        """Wall time and its split, with tracking's share against the target."""
+        share = run.tracking_s / run.wall_s
+        self.add(section, "wall time", f"{run.wall_s:.1f} s")
+        self.add(section, "start-up (launch to first epoch)", f"{run.startup_s:.1f} s", f"<= {STARTUP_TARGET_S:.0f} s",
+                 run.startup_s <= STARTUP_TARGET_S)
+        self.add(section, "training (engine fits)", f"{run.training_s:.1f} s")
+        self.add(section, "tracking (main thread in MLflow calls)", f"{run.tracking_s:.1f} s = {100 * share:.1f}%",
+                 f"<= {100 * TRACKING_SHARE_TARGET:.0f}%", share <= TRACKING_SHARE_TARGET)
+        self.add(section, "other (tables, figures, scoring, exit)", f"{run.other_s:.1f} s")
+
+    def radii(self, run: CommandTiming, *, peak: float, baseline: BaselineTiming, model_epochs: float) -> None:
+        """The radii run: phases, rate against the peak, ratios against the reference-style loop."""
+        section = "radii run" + (" (quick)" if self.quick else "")
+        self.phases(section, run)
+        rate = run.gflops()
+        self.add(section, "training rate", f"{rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of {peak:.0f} peak",
+                 f">= {100 * PEAK_SHARE_TARGET:.0f}%", rate >= PEAK_SHARE_TARGET * peak)
+        per_model_epoch = run.training_s / model_epochs
+        self.add(section, "reference-style loop", f"{baseline.seconds_per_model_epoch * 1e3:.0f} ms per model-epoch "
+                 f"({baseline.seeds} seeds x {baseline.epochs} epochs)")
+        self.add(section, "faster than reference-style, training",
+                 f"{baseline.seconds_per_model_epoch / per_model_epoch:.0f}x")
+        end_to_end = baseline.seconds_per_model_epoch * model_epochs / run.wall_s
+        self.add(section, "faster than reference-style, end to end", f"{end_to_end:.0f}x",
+                 f">= {REFERENCE_RATIO_TARGET:.0f}x", end_to_end >= REFERENCE_RATIO_TARGET)
+
+    def study(self, run: CommandTiming) -> None:
+        """The identifier benchmark: phases."""
+        self.phases("identifier benchmark" + (" (quick)" if self.quick else ""), run)
+
+    def print(self, *, load: float) -> None:
+        table = Table(title="hardness benchmarks" + (" (--quick)" if self.quick else ""))
+        for column in ("section", "measure", "value", "target", "met"):
+            table.add_column(column, overflow="fold")
+        for row in self.rows:
+            met = "" if row.met is None else ("[green]yes[/green]" if row.met else "[red]no[/red]")
+            table.add_row(row.section, row.measure, row.value, row.target, met)
+        console.print(table)
+        if load > 0.1:
+            console.print(f"[yellow]other processes kept {load:.2f} cores busy on average: timings are unreliable, "
+                          f"run again on a quiet machine[/yellow]")
