@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardness import __version__
-from hardness.catalogue import DATASET_NAMES, IDENTIFIERS, INJECTION_TYPES
+from hardness.catalogue import DATASET_NAMES, DEVICES, IDENTIFIERS, INJECTION_TYPES
 from hardness.errors import HardnessError
 from hardness.heartbeat import STALE_AFTER_S
 
@@ -43,6 +43,8 @@ DataPathOption = Annotated[Optional[Path], typer.Option(
     help="Your own data: the npz, csv or parquet file, or the image folder (with --dataset npz|csv|parquet|imagefolder).")]
 ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="torch's intra-op threads (default: the cores "
                                                                   "available to this process).")]
+DeviceOption = Annotated[Optional[str], typer.Option(help="Where torch computes: auto (cuda when a CUDA GPU is there, "
+                                                           "else cpu) | cpu | cuda.", autocompletion=_completion(DEVICES))]
 SubsetOption = Annotated[Optional[int], typer.Option(help="Keep this many samples after the seeded shuffle.")]
 SeedsOption = Annotated[Optional[int], typer.Option(help="Number of models (seeds) trained at once.")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Base seed: data shuffle and model initialisations.")]
@@ -83,7 +85,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "seeds": "seeds", "seed": "seed",
                  "epochs": "train.epochs", "data_root": "data.root", "data_path": "data.path",
-                 "threads": "train.threads", "tracking_uri": "tracking.uri",
+                 "threads": "train.threads", "device": "train.device", "tracking_uri": "tracking.uri",
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
                  "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
                  "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name",
@@ -112,7 +114,7 @@ def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
 def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
         seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
         data_root: DataRootOption = None, data_path: DataPathOption = None,
-        threads: ThreadsOption = None, tracking_uri: TrackingOption = None,
+        threads: ThreadsOption = None, device: DeviceOption = None, tracking_uri: TrackingOption = None,
         experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Train many seeds at once, track class radii, mark inversion points and collect stragglers."""
     from hardness.console import print_json, print_table, progress_bar
@@ -120,7 +122,7 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
 
     with reported_errors(as_json):
         resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
-                            epochs=epochs, data_root=data_root, data_path=data_path, threads=threads,
+                            epochs=epochs, data_root=data_root, data_path=data_path, threads=threads, device=device,
                             tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("training", enabled=not as_json) as progress:
             summary = run_stragglers(resolved, config_file=config, progress=progress)
@@ -139,7 +141,7 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
 def identify(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
              subset_size: SubsetOption = None, seeds: SeedsOption = None, seed: SeedOption = None,
              epochs: EpochsOption = None, data_root: DataRootOption = None, data_path: DataPathOption = None,
-             threads: ThreadsOption = None, tracking_uri: TrackingOption = None,
+             threads: ThreadsOption = None, device: DeviceOption = None, tracking_uri: TrackingOption = None,
              experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
     from hardness.console import print_json, print_table, progress_bar
@@ -148,7 +150,7 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
                             seed=seed, epochs=epochs, data_root=data_root, data_path=data_path, threads=threads,
-                            tracking_uri=tracking_uri, experiment=experiment)
+                            device=device, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
             summary = run_identify(resolved, progress=progress)
     if as_json:
@@ -180,8 +182,8 @@ InitsOption = Annotated[Optional[int], typer.Option(help="Initialisations per gr
 def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
-              data_path: DataPathOption = None, threads: ThreadsOption = None, executor: ExecutorOption = None,
-              scheduler: SchedulerOption = None, workers: WorkersOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None, device: DeviceOption = None,
+              executor: ExecutorOption = None, scheduler: SchedulerOption = None, workers: WorkersOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """In-class imbalance grid: train on fewer easy (or hard) samples, test on all / hard / easy. Resumable."""
@@ -191,7 +193,7 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
                             workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("imbalance", enabled=not as_json) as progress:
             summary = run_imbalance(resolved, progress=progress)
@@ -213,8 +215,8 @@ IdentifiersOption = Annotated[Optional[str], typer.Option(
 def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = None, dataset: DatasetOption = None,
               subset_size: SubsetOption = None, hard_sets: HardSetsOption = None, inits: InitsOption = None,
               seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
-              data_path: DataPathOption = None, threads: ThreadsOption = None, executor: ExecutorOption = None,
-              scheduler: SchedulerOption = None, workers: WorkersOption = None,
+              data_path: DataPathOption = None, threads: ThreadsOption = None, device: DeviceOption = None,
+              executor: ExecutorOption = None, scheduler: SchedulerOption = None, workers: WorkersOption = None,
               tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
               as_json: JsonOption = False) -> None:
     """Compare identifiers on the same data and seeds through the imbalance grid (gap, overlap, stability)."""
@@ -224,7 +226,7 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
                             hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
                             workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("benchmark", enabled=not as_json) as progress:
             summary = run_benchmark(resolved, progress=progress)
@@ -251,8 +253,8 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
            rates: RatesOption = None, dataset: DatasetOption = None, subset_size: SubsetOption = None,
            seeds: SeedsOption = None, seed: SeedOption = None, epochs: EpochsOption = None,
            data_root: DataRootOption = None, data_path: DataPathOption = None, threads: ThreadsOption = None,
-           executor: ExecutorOption = None, scheduler: SchedulerOption = None, workers: WorkersOption = None,
-           tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
+           device: DeviceOption = None, executor: ExecutorOption = None, scheduler: SchedulerOption = None,
+           workers: WorkersOption = None, tracking_uri: TrackingOption = None, experiment: ExperimentOption = None,
            set_: SetOption = None, as_json: JsonOption = False) -> None:
     """Inject label noise, atypical and out-of-distribution samples; score how well each identifier finds them."""
     from hardness.console import print_json, print_table, progress_bar
@@ -261,7 +263,7 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
     with reported_errors(as_json):
         resolved = _resolve(config, set_, detect_identifiers=identifiers, types=types, rates=rates, dataset=dataset,
                             subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, executor=executor, scheduler=scheduler,
+                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
                             workers=workers, tracking_uri=tracking_uri, experiment=experiment)
         with progress_bar("detect", enabled=not as_json) as progress:
             summary = run_detect(resolved, progress=progress)
@@ -286,7 +288,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
            study_trials: StudyTrialsOption = None, n_workers: NWorkersOption = None,
            storage: StorageOption = None, study_name: StudyOption = None, dataset: DatasetOption = None,
            subset_size: SubsetOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
-           data_path: DataPathOption = None, threads: ThreadsOption = None,
+           data_path: DataPathOption = None, threads: ThreadsOption = None, device: DeviceOption = None,
            tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
            as_json: JsonOption = False) -> None:
     """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
@@ -297,7 +299,8 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
         resolved = _resolve(config, set_, identifier=identifier, trials=trials, study_trials=study_trials,
                             n_workers=n_workers, storage=storage, study_name=study_name,
                             dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, tracking_uri=tracking_uri, experiment=experiment)
+                            data_path=data_path, threads=threads, device=device, tracking_uri=tracking_uri,
+                            experiment=experiment)
         with progress_bar("trials", enabled=not as_json) as progress:
             summary = run_search(resolved, progress=progress)
     if as_json:

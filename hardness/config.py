@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hardness.catalogue import DATASET_NAMES, IDENTIFIERS, INJECTION_TYPES, SOURCES
+from hardness.catalogue import DATASET_NAMES, DEVICES, IDENTIFIERS, INJECTION_TYPES, SOURCES
 from hardness.errors import UserError
 from hardness.redaction import redact_url
 
@@ -114,6 +114,13 @@ class TrainConfig(_Frozen):
     chunk_size: int = Field(default=1024, gt=0)
     threads: int | None = Field(default=None, gt=0)
     """torch's intra-op threads; None: the cores available to the process (1 per `hardness search` worker)."""
+    device: str = "auto"
+    """Where torch computes (hardness.devices): auto = cuda when available, else cpu."""
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, name: str) -> str:
+        return check_name("device", name, DEVICES)
 
 
 class InversionConfig(_Frozen):

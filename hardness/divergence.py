@@ -54,9 +54,9 @@ class DivergenceGuard(Hook):
         return stop
 
 
-def diverged_of(details: dict, n_models: int) -> torch.Tensor:
-    """Bool [K] diverged models recorded in an identification's details (none when it records nothing)."""
-    return details.get(DIVERGED, torch.zeros(n_models, dtype=torch.bool))
+def diverged_of(details: dict, n_models: int, device: torch.device | str) -> torch.Tensor:
+    """Bool [K] diverged models recorded in an identification's details (none, on `device`, when it records none)."""
+    return details.get(DIVERGED, torch.zeros(n_models, dtype=torch.bool, device=device))
 
 
 def describe_diverged(diverged: torch.Tensor, what: str) -> str:

@@ -32,7 +32,8 @@ def _like_stragglers(identification: Identification, labels: torch.Tensor, n_cla
 def _top_k(identification: Identification, labels: torch.Tensor, n_classes: int, threshold: ThresholdConfig,
            reference: torch.Tensor | None) -> torch.Tensor:
     if threshold.level == "class":
-        return flag_top_k_per_class(identification.scores, labels, torch.full((n_classes,), threshold.k))
+        return flag_top_k_per_class(identification.scores, labels,
+                                    torch.full((n_classes,), threshold.k, device=labels.device))
     return flag_top_k(identification.scores, threshold.k)
 
 

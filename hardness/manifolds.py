@@ -45,7 +45,8 @@ def smooth_radii(radii: torch.Tensor, window: int) -> torch.Tensor:
     cumulative = torch.cumsum(radii.double(), dim=0)
     totals = cumulative.clone()
     totals[window:] -= cumulative[:-window]
-    lengths = torch.clamp(torch.arange(1, len(radii) + 1), max=window).view(-1, *([1] * (radii.dim() - 1)))
+    lengths = torch.clamp(torch.arange(1, len(radii) + 1, device=radii.device), max=window)
+    lengths = lengths.view(-1, *([1] * (radii.dim() - 1)))
     return (totals / lengths).to(radii.dtype)
 
 

@@ -40,21 +40,23 @@ def layer_sizes(n_features: int, n_classes: int, config: ModelConfig) -> list[in
     return [n_features] + [config.width] * config.depth + [n_classes]
 
 
-def build_ensemble(n_features: int, n_classes: int, config: ModelConfig, model_seeds: list[int]) -> Ensemble:
-    """K models, model k drawn from its own generator seeded with model_seeds[k].
+def build_ensemble(n_features: int, n_classes: int, config: ModelConfig, model_seeds: list[int],
+                   device: torch.device | str = "cpu") -> Ensemble:
+    """K models, model k drawn from its own generator seeded with model_seeds[k], then moved to `device`.
 
-    Each layer is drawn like `nn.Linear`'s default: weight then bias, both U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    Each layer is drawn like `nn.Linear`'s default: weight then bias, both U(-1/sqrt(fan_in), 1/sqrt(fan_in)). The
+    draws happen on the CPU, so every device starts from the same models.
     """
     sizes = layer_sizes(n_features, n_classes, config)
-    weights = [torch.empty(len(model_seeds), out, fan_in) for fan_in, out in zip(sizes, sizes[1:])]
-    biases = [torch.empty(len(model_seeds), out) for out in sizes[1:]]
+    weights = [torch.empty(len(model_seeds), out, fan_in, device="cpu") for fan_in, out in zip(sizes, sizes[1:])]
+    biases = [torch.empty(len(model_seeds), out, device="cpu") for out in sizes[1:]]
     for k, seed in enumerate(model_seeds):
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
         for weight, bias in zip(weights, biases):
             bound = 1.0 / math.sqrt(weight.shape[2])
-            weight[k] = torch.rand(weight.shape[1:], generator=generator) * (2 * bound) - bound
-            bias[k] = torch.rand(bias.shape[1:], generator=generator) * (2 * bound) - bound
-    return Ensemble(weights, biases)
+            weight[k] = torch.rand(weight.shape[1:], generator=generator, device="cpu") * (2 * bound) - bound
+            bias[k] = torch.rand(bias.shape[1:], generator=generator, device="cpu") * (2 * bound) - bound
+    return Ensemble([w.to(device) for w in weights], [b.to(device) for b in biases])
 
 
 def build_module(n_features: int, n_classes: int, config: ModelConfig) -> nn.Sequential:

@@ -57,7 +57,7 @@ class Adam:
         self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
         self.exp_avg = [torch.zeros_like(p) for p in params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.steps = torch.zeros(params[0].shape[0], dtype=torch.float64)
+        self.steps = torch.zeros(params[0].shape[0], dtype=torch.float64, device=params[0].device)
 
     def step(self, grads: list[torch.Tensor], active: torch.Tensor | None = None) -> None:
         """Apply one update; `active` [K] bool leaves masked-out models unchanged."""

@@ -14,8 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from hardness.config import Config, ModelConfig, TrainConfig
 from hardness.data import Dataset
+from hardness.devices import resolve_device
 from hardness.errors import UserError
 
 FLOAT = 4
@@ -79,8 +82,11 @@ def parse_cgroup(limit: str, usage: str) -> int | None:
     return max(0, int(limit) - int(usage.strip()))
 
 
-def read_available_bytes() -> int | None:
-    """Memory this process can still use: the least of MemAvailable and what its cgroup allows; None if unknown."""
+def read_available_bytes(device: str = "cpu") -> int | None:
+    """Memory this process can still use on `device` (a torch device type): for cuda the GPU's free memory, else the
+    least of MemAvailable and what its cgroup allows; None if unknown."""
+    if device == "cuda":
+        return torch.cuda.mem_get_info()[0]
     found = []
     if MEMINFO.is_file():
         found.append(parse_meminfo(MEMINFO.read_text()))
@@ -112,7 +118,9 @@ def grid_models(config: Config, cells_per_hard_set: int | None = None) -> int:
 
 def require_memory(config: Config, dataset: Dataset, n_models: int, *, lever: str) -> None:
     """Refuse a study whose largest fit (n_models models on the whole dataset, watched and predicted) would not fit in
-    the memory available now; `lever` says which option to lower."""
+    the memory available now on config.train.device; `lever` says which option to lower."""
+    device = resolve_device(config.train.device).type
+    where = "" if device == "cpu" else f" on {device}"
     shape = FitShape(n_models, dataset.n_samples, dataset.n_features, dataset.n_classes)
-    check_memory(estimate_fit_bytes(shape, config.model, config.train), read_available_bytes(),
-                 f"training {n_models} models on {dataset.n_samples} samples", lever)
+    check_memory(estimate_fit_bytes(shape, config.model, config.train), read_available_bytes(device),
+                 f"training {n_models} models on {dataset.n_samples} samples{where}", lever)

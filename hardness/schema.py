@@ -202,6 +202,8 @@ NOISE_AUPRC = "noise/auprc"
 # --- your own data, threads and acting on results (hardness export, the report's gallery) ---------------
 THREADS = "hardness.threads"
 """Tag on every run: the torch intra-op threads its process computed with (train.threads or the cores available)."""
+DEVICE = "hardness.device"
+"""Tag on every run: the device its computations ran on, train.device resolved (`cpu`, `cuda`; never `auto`)."""
 SAMPLES = "samples.csv"
 """Top-level runs: one row per prepared sample (original_index, label, clean_label, and class_name / path when the
 source has them), the rows `hardness export` writes out."""

@@ -20,6 +20,7 @@ from hardness import schema
 from hardness.checks import check_fits_data
 from hardness.config import Config, dump_config
 from hardness.data import Dataset, load_dataset
+from hardness.devices import resolve_device
 from hardness.redaction import redact
 from hardness.tables import build_sample_table
 from hardness.threads import set_threads
@@ -28,8 +29,8 @@ from hardness.tracking import Tracker, tracking_tags
 
 def resume_key(config: Config, *parts: str) -> str:
     """Identifies an experiment for resuming: the resolved config (tracking and executor excluded) and extra parts."""
-    # threads and the executor change speed and place, not results
-    tree = config.model_dump(exclude={"tracking": True, "executor": True, "train": {"threads"}})
+    # threads, the device and the executor change speed and place (and float rounding), not what is computed
+    tree = config.model_dump(exclude={"tracking": True, "executor": True, "train": {"threads", "device"}})
     return hashlib.sha256((repr(tree) + "|".join(parts)).encode()).hexdigest()[:16]
 
 
@@ -110,13 +111,15 @@ def dataset_source(config: Config) -> str:
 
 
 def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None) -> Session:
-    """Open the configured tracking store (or use `tracker`), load and prepare the dataset, check that the config fits
-    it, set torch's threads (train.threads, else `default_threads`, else the cores available), build the base tags
-    (the threads among them). Nothing here starts a run, so a refusal here leaves no run behind."""
+    """Check that train.device is usable here, open the configured tracking store (or use `tracker`), load and prepare
+    the dataset, check that the config fits it, set torch's threads (train.threads, else `default_threads`, else the
+    cores available), build the base tags (the threads and the resolved device among them). Nothing here starts a
+    run, so a refusal here leaves no run behind."""
+    device = resolve_device(config.train.device)
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
     dataset = load_dataset(config.data, config.seed)
     check_fits_data(config, dataset)
     threads = set_threads(config.train.threads, default=default_threads)
     tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint,
-            schema.THREADS: str(threads)}
+            schema.THREADS: str(threads), schema.DEVICE: device.type}
     return Session(config, tracker, dataset, tags)

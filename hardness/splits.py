@@ -27,7 +27,8 @@ def compute_imbalance_split(hard_mask: torch.Tensor, *, train_ratio: float, rema
     and only the first round(remaining * n_train) of the `reduce` group's ("easy" or "hard") training part stay.
 
     Shuffling and splitting come before reducing, so the test parts depend only on (hard_mask, train_ratio,
-    seed), never on `remaining` or `reduce`: cells of one grid share their test sets.
+    seed), never on `remaining` or `reduce`: cells of one grid share their test sets. The draws and the positions are
+    on the CPU whatever hard_mask's device, so every device gets the same split.
     """
     if hard_mask.dtype != torch.bool or hard_mask.dim() != 1:
         raise ValueError(f"hard_mask must be a bool tensor [N], got {hard_mask.dtype} {tuple(hard_mask.shape)}")
@@ -37,10 +38,11 @@ def compute_imbalance_split(hard_mask: torch.Tensor, *, train_ratio: float, rema
         raise ValueError(f"remaining must be between 0 and 1, got {remaining}")
     if reduce not in ("easy", "hard"):
         raise ValueError(f"reduce must be 'easy' or 'hard', got {reduce!r}")
-    generator = torch.Generator().manual_seed(seed)
+    hard_mask = hard_mask.cpu()
+    generator = torch.Generator(device="cpu").manual_seed(seed)
     parts = {}
     for group, members in (("hard", hard_mask.nonzero().squeeze(1)), ("easy", (~hard_mask).nonzero().squeeze(1))):
-        shuffled = members[torch.randperm(len(members), generator=generator)]
+        shuffled = members[torch.randperm(len(members), generator=generator, device="cpu")]
         n_train = round(train_ratio * len(shuffled))
         train, test = shuffled[:n_train], shuffled[n_train:]
         if group == reduce:
@@ -51,8 +53,8 @@ def compute_imbalance_split(hard_mask: torch.Tensor, *, train_ratio: float, rema
 
 
 def build_train_masks(splits: list[ImbalanceSplit], n: int) -> torch.Tensor:
-    """Bool [len(splits), n]: row k marks split k's training positions (one model per split)."""
-    masks = torch.zeros(len(splits), n, dtype=torch.bool)
+    """Bool [len(splits), n] on the CPU: row k marks split k's training positions (one model per split)."""
+    masks = torch.zeros(len(splits), n, dtype=torch.bool, device="cpu")
     for row, split in enumerate(splits):
         masks[row, split.train] = True
     return masks

@@ -89,7 +89,7 @@ def test_check_names_the_estimate_and_the_available_memory():
 
 
 def test_a_huge_request_is_refused_before_any_run(tracking_uri, monkeypatch):
-    monkeypatch.setattr("hardness.resources.read_available_bytes", lambda: 8 * 2 ** 30)
+    monkeypatch.setattr("hardness.resources.read_available_bytes", lambda device: 8 * 2 ** 30)
     started = time.monotonic()
     result = runner.invoke(app, ["run", "--seeds", "100000", "--tracking-uri", tracking_uri, "--experiment", "huge",
                                  "--json"])

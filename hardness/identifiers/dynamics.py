@@ -154,7 +154,7 @@ def train_observed(dataset: Dataset, config: Config, model_seeds: list[int], hoo
     to epoch `until` when nothing later is observed, with `hooks`, a divergence guard and epoch progress."""
     epochs = config.train.epochs if until is None else min(until, config.train.epochs)
     engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
+    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds, dataset.x.device)
     guard = DivergenceGuard(len(model_seeds), config.train.epochs, device=dataset.x.device)
     extra: list[Hook] = [guard]
     if epochs < config.train.epochs:

@@ -101,9 +101,9 @@ def watch_training(dataset: Dataset, config: Config, model_seeds: list[int], *, 
                    stop: bool = False, seed: int, progress: Progress | None = None) -> InversionWatcher:
     """Train the models for the budget (or until their watched classes invert, when `stop`) and return the record."""
     engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds)
+    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds, dataset.x.device)
     if watch is None:
-        watch = torch.ones(len(model_seeds), dataset.n_classes, dtype=torch.bool)
+        watch = torch.ones(len(model_seeds), dataset.n_classes, dtype=torch.bool, device=dataset.x.device)
     watcher = InversionWatcher(config.inversion, dataset.n_samples, dataset.n_classes, epochs=config.train.epochs,
                                watch=watch, stop_when_inverted=stop, progress=progress)
     engine.fit(ensemble, dataset.x, dataset.y, hooks=[watcher], seed=seed)

@@ -15,6 +15,7 @@ from hardness.comparisons import (correlate_with_error, hard_counts_per_class, o
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.devices import place
 from hardness.divergence import DivergenceGuard
 from hardness.errors import HardnessError
 from hardness.engine import Engine
@@ -24,7 +25,7 @@ from hardness.seeds import ERROR_STREAM, derive_model_seeds
 
 
 def build_error_train_mask(config: Config, n: int) -> torch.Tensor:
-    """Training masks [error_models, n] of the class-error models.
+    """Training masks [error_models, n] of the class-error models (drawn on the CPU: the same on every device).
 
     "random": each model its own random `error_train_ratio` split; "reference": every model trains on the first
     `error_train_size` samples of the (already seeded-shuffled) data and is tested on the rest, as the reference code.
@@ -34,25 +35,26 @@ def build_error_train_mask(config: Config, n: int) -> torch.Tensor:
         if benchmark.error_train_size >= n:
             raise HardnessError(f"benchmark.error_train_size {benchmark.error_train_size} leaves no test samples "
                                 f"out of {n}")
-        mask = torch.zeros(k, n, dtype=torch.bool)
+        mask = torch.zeros(k, n, dtype=torch.bool, device="cpu")
         mask[:, :benchmark.error_train_size] = True
         return mask
-    generator = torch.Generator().manual_seed(config.seed + ERROR_STREAM)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed + ERROR_STREAM)
     n_train = round(benchmark.error_train_ratio * n)
-    order = torch.rand(k, n, generator=generator).argsort(dim=1)
-    return torch.zeros(k, n, dtype=torch.bool).scatter_(1, order[:, :n_train], True)
+    order = torch.rand(k, n, generator=generator, device="cpu").argsort(dim=1)
+    return torch.zeros(k, n, dtype=torch.bool, device="cpu").scatter_(1, order[:, :n_train], True)
 
 
 def compute_class_error_rates(dataset: Dataset, config: Config) -> tuple[np.ndarray, torch.Tensor]:
     """(mean class error [n_classes] on held-out samples of the benchmark.error_models models that did not diverge,
-    which models diverged [error_models]); split: build_error_train_mask."""
-    k = config.benchmark.error_models
-    train_mask = build_error_train_mask(config, dataset.n_samples)
+    which models diverged [error_models], on the CPU); split: build_error_train_mask. Trains on config.train.device."""
+    dataset = place(dataset, config)
+    k, device = config.benchmark.error_models, dataset.x.device
+    train_mask = build_error_train_mask(config, dataset.n_samples).to(device)
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
-                              derive_model_seeds(config.seed, k, stream=ERROR_STREAM))
+                              derive_model_seeds(config.seed, k, stream=ERROR_STREAM), device)
     used = train_mask.any(0)  # train on the union of the training parts only (the reference split shares one part)
-    guard = DivergenceGuard(k, config.train.epochs)
+    guard = DivergenceGuard(k, config.train.epochs, device=device)
     fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=train_mask[:, used], hooks=[guard],
                         seed=config.seed)
     predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
@@ -60,7 +62,7 @@ def compute_class_error_rates(dataset: Dataset, config: Config) -> tuple[np.ndar
     accuracies = np.stack([
         compute_class_accuracy(predictions[row:row + 1, ~train_mask[row]], dataset.y[~train_mask[row]],
                                dataset.n_classes)[0] for row in kept])
-    return 1.0 - np.nanmean(accuracies, axis=0), guard.diverged
+    return 1.0 - np.nanmean(accuracies, axis=0), guard.diverged.cpu()
 
 
 def build_gap_table(grids: dict[str, pd.DataFrame]) -> pd.DataFrame:

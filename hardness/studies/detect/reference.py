@@ -12,6 +12,7 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.devices import place
 from hardness.divergence import DivergenceGuard, report_diverged
 from hardness.engine import Engine
 from hardness.models import build_ensemble
@@ -21,9 +22,10 @@ from hardness.seeds import REFERENCE_STREAM, derive_model_seeds
 
 def build_fold_masks(n_samples: int, models_per_fold: int, seed: int) -> torch.Tensor:
     """Training masks [2 * models_per_fold, N]: the first models train on fold 0, the others on fold 1 (a seeded
-    half of the samples each)."""
-    order = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed + REFERENCE_STREAM))
-    fold = torch.zeros(n_samples, dtype=torch.bool)
+    half of the samples each), drawn on the CPU."""
+    generator = torch.Generator(device="cpu").manual_seed(seed + REFERENCE_STREAM)
+    order = torch.randperm(n_samples, generator=generator, device="cpu")
+    fold = torch.zeros(n_samples, dtype=torch.bool, device="cpu")
     fold[order[: n_samples // 2]] = True
     return torch.cat([fold.expand(models_per_fold, -1), (~fold).expand(models_per_fold, -1)])
 
@@ -31,17 +33,19 @@ def build_fold_masks(n_samples: int, models_per_fold: int, seed: int) -> torch.T
 def compute_reference_probabilities(dataset: Dataset, config: Config, *,
                                     progress: Progress | None = None) -> torch.Tensor:
     """Class probabilities [N, C]: per sample, the mean softmax of the reference models that did not train on it
-    (models that diverged are left out; all of one fold diverging fails the run)."""
-    per_fold = config.detect.reference_models
-    masks = build_fold_masks(dataset.n_samples, per_fold, config.seed)
+    (models that diverged are left out; all of one fold diverging fails the run). Trains on config.train.device; the
+    probabilities come back on the CPU."""
+    dataset = place(dataset, config)
+    per_fold, device = config.detect.reference_models, dataset.x.device
+    masks = build_fold_masks(dataset.n_samples, per_fold, config.seed).to(device)
     engine = Engine(config.model, config.train, dataset.n_classes)
     ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
-                              derive_model_seeds(config.seed, len(masks), stream=REFERENCE_STREAM))
-    guard = DivergenceGuard(len(masks), config.train.epochs)
+                              derive_model_seeds(config.seed, len(masks), stream=REFERENCE_STREAM), device)
+    guard = DivergenceGuard(len(masks), config.train.epochs, device=device)
     hooks = [guard] if progress is None else [guard, EpochProgress(progress, config.train.epochs)]
     fitted = engine.fit(ensemble, dataset.x, dataset.y, train_mask=masks, hooks=hooks, seed=config.seed)
     probabilities = torch.softmax(engine.predict(fitted.ensemble, dataset.x), dim=-1)
     held_out = (~masks & ~guard.diverged.unsqueeze(1)).float()  # [K, N]: model k may speak for sample n
     for fold in range(2):
         report_diverged(guard.diverged[fold * per_fold:(fold + 1) * per_fold], f"reference models of fold {fold}")
-    return torch.einsum("kn,knc->nc", held_out, probabilities) / held_out.sum(0).unsqueeze(1)
+    return (torch.einsum("kn,knc->nc", held_out, probabilities) / held_out.sum(0).unsqueeze(1)).cpu()

@@ -14,6 +14,7 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.devices import place, to_cpu
 from hardness.divergence import diverged_of
 from hardness.hardsets import compute_hard_sets
 from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
@@ -41,11 +42,12 @@ def identify(dataset: Dataset, config: Config, name: str, n_models: int, *,
 
     Every identifier gets the baseline's seeds (`identifier.init: shared`: the same initialisations, so a full-batch
     run follows the same trajectory), or, besides the baseline, seeds of a fresh stream (`fresh`, as the reference
-    code trained its confidence/energy network from a new initialisation).
+    code trained its confidence/energy network from a new initialisation). It runs on config.train.device; the
+    identification comes back on the CPU.
     """
     fresh = config.identifier.init == "fresh" and not is_baseline(name)
     seeds = derive_model_seeds(config.seed, n_models, stream=FRESH_STREAM if fresh else 0)
-    return get_identifier(name).identify(dataset, config, seeds, progress=progress)
+    return to_cpu(get_identifier(name).identify(place(dataset, config), config, seeds, progress=progress))
 
 
 def identify_hard_sets(dataset: Dataset, config: Config, name: str, n_models: int, *,
@@ -63,7 +65,7 @@ def threshold_identification(dataset: Dataset, config: Config, identification: I
     needs_reference = identification.scores is not None and config.threshold.method == "like_stragglers"
     if reference is None and needs_reference:
         reference = threshold_identification(dataset, config, identify(dataset, config, BASELINE, n_models))
-    diverged = diverged_of(identification.details, n_models)
+    diverged = diverged_of(identification.details, n_models, dataset.y.device)
     if needs_reference:
         diverged = diverged | reference.diverged
     hard = compute_hard_sets(identification, dataset.y, dataset.n_classes, config.threshold,

@@ -17,6 +17,7 @@ import torch
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.devices import place
 from hardness.divergence import DivergenceGuard
 from hardness.engine import Engine
 from hardness.metrics import compute_classification_metrics
@@ -123,23 +124,25 @@ def plan_units(config: Config, hard_sets: torch.Tensor, cells: list[Cell]) -> li
 
 def evaluate_unit(unit: GridUnit, *, dataset: Dataset, config: Config,
                   progress: Progress | None = None) -> list[CellResult]:
-    """Train the unit's cells as one ensemble (`inits` models each, per-model training masks) and score them."""
-    inits = config.imbalance.inits
-    masks = build_train_masks([split for split in unit.splits for _ in range(inits)], dataset.n_samples)
+    """Train the unit's cells as one ensemble (`inits` models each, per-model training masks) on config.train.device
+    and score them."""
+    dataset = place(dataset, config)
+    device, inits = dataset.x.device, config.imbalance.inits
+    masks = build_train_masks([split for split in unit.splits for _ in range(inits)], dataset.n_samples).to(device)
     used = masks.any(0)
     init_seeds = derive_model_seeds(config.seed, inits, stream=INIT_STREAM)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(unit.cells))
-    guard = DivergenceGuard(ensemble.n_models, config.train.epochs)
+    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(unit.cells), device)
+    guard = DivergenceGuard(ensemble.n_models, config.train.epochs, device=device)
     hooks = [guard] if progress is None else [guard, EpochProgress(progress, config.train.epochs)]
     engine = Engine(config.model, config.train, dataset.n_classes)
     fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used], hooks=hooks,
                         seed=config.seed)
-    predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2)
-    diverged = guard.diverged.numpy()
+    predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2).cpu()
+    labels, diverged = dataset.y.cpu(), guard.diverged.cpu().numpy()
     results = []
     for i, (cell, split) in enumerate(zip(unit.cells, unit.splits)):
         rows = slice(i * inits, (i + 1) * inits)
-        metrics = score_cell(predictions[rows], dataset.y, split)
+        metrics = score_cell(predictions[rows], labels, split)
         for values in metrics.values():
             values[diverged[rows]] = np.nan
         results.append(CellResult(cell, split, metrics, diverged[rows]))

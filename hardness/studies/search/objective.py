@@ -32,6 +32,7 @@ import torch
 from hardness import schema
 from hardness.config import Config, SearchConfig
 from hardness.data import Dataset
+from hardness.devices import place
 from hardness.divergence import diverged_of, report_diverged
 from hardness.errors import HardnessError
 from hardness.identifiers import get_identifier, gives_scores
@@ -58,7 +59,7 @@ def score_gaps(dataset: Dataset, config: Config, hard_sets: torch.Tensor) -> Ite
     cells = [Cell(h, config.search.train_ratio, 1.0) for h in range(len(hard_sets))]
     for results in evaluate_cells(dataset, config, hard_sets, cells):
         for result in results:
-            yield float(torch.as_tensor(result.metrics["gap/acc"]).nanmean())
+            yield float(torch.as_tensor(result.metrics["gap/acc"], device="cpu").nanmean())
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class SearchProblem:
 
 def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = None) -> SearchProblem:
     """Identify once with the first imbalance.hard_sets model seeds (the same seeds `hardness benchmark` uses); models
-    that diverged are left out (a warning), and when all did there is nothing to search (ComputationFailed)."""
+    that diverged are left out (a warning), and when all did there is nothing to search (ComputationFailed). The problem
+    lives on config.train.device: the data moves there once for all trials."""
+    dataset = place(dataset, config)
     name = config.identifier.name
     identifier = get_identifier(name)
     seeds = derive_model_seeds(config.seed, config.imbalance.hard_sets)
@@ -87,7 +90,7 @@ def precompute(dataset: Dataset, config: Config, *, progress: Progress | None = 
         raise HardnessError(f"identifier {name!r} gives hard sets but no scores: the search tunes score thresholds "
                             f"(or the stragglers' inversion rule)")
     identification = identifier.identify(dataset, config, seeds, progress=progress)
-    diverged = diverged_of(identification.details, len(seeds))
+    diverged = diverged_of(identification.details, len(seeds), dataset.x.device)
     report_diverged(diverged, f"{name} models")
     return SearchProblem(dataset, config, scores=identification.scores[~diverged])
 
@@ -102,7 +105,7 @@ def suggest_hard_sets(trial: optuna.Trial, problem: SearchProblem) -> torch.Tens
             "smoothing": trial.suggest_int("smoothing", 1, 10),
             "mode": trial.suggest_categorical("mode", ["own", "last"])})
         found = problem.history.derive(labels, rule)
-        kept = problem.kept if problem.kept is not None else torch.arange(len(found.hard))
+        kept = problem.kept if problem.kept is not None else torch.arange(len(found.hard), device=found.hard.device)
         trial.set_user_attr("not_inverted", float((found.inversion_epoch[kept] < 0).sum(1).float().mean()))
         return found.hard[kept]
     # reaching below the minimum lets the sampler learn where feasibility ends

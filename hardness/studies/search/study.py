@@ -29,10 +29,11 @@ CONFIG_ATTR = "hardness_config"
 RUN_ID_ATTR = "mlflow_run_id"
 """Trial user attr holding the trial's MLflow run id."""
 IGNORED_KEYS = ("search.trials", "search.study_trials", "search.workers", "search.storage", "search.study_name",
-                "tracking.", "executor.", "train.chunk_size", "train.threads",
+                "tracking.", "executor.", "train.chunk_size", "train.threads", "train.device",
                 "imbalance.models_per_batch", "data.root", "data.download", "seeds", "threshold.", "benchmark.",
                 "inversion.")
-"""Config keys that may differ between workers and reruns of one study (they do not change a trial's result)."""
+"""Config keys that may differ between workers and reruns of one study (they do not change a trial's result beyond
+float rounding)."""
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):

@@ -18,6 +18,7 @@ import torch
 from hardness import schema
 from hardness.config import Config
 from hardness.data import Dataset
+from hardness.devices import place, to_cpu
 from hardness.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
 from hardness.metrics import score_label_noise
@@ -64,7 +65,7 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
     model_seeds = derive_model_seeds(config.seed, config.seeds)
     name = f"stragglers-{dataset.name}-seed{config.seed}"
     with session.run(name, schema.Kind.STRAGGLERS, config_file=config_file) as parent:
-        run = find_stragglers(dataset, config, model_seeds, seed=config.seed, progress=progress)
+        run = to_cpu(find_stragglers(place(dataset, config), config, model_seeds, seed=config.seed, progress=progress))
         logged = [_log_model(session, parent, run, k, model_seeds[k]) for k in range(len(model_seeds))]
         children = [child for child, _ in logged]
         _log_loss(session, parent, run)
