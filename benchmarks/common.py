@@ -18,22 +18,38 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def load_mnist(root: str, subset_size: int | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [N, 784] standardised float32 and y [N], prepared exactly as `hardness run` prepares MNIST."""
-    dataset = load_dataset(DataConfig(name="mnist", root=root, subset_size=subset_size), seed)
+    """x [N, 784] standardised float32 and y [N], prepared exactly as `hardness run` prepares MNIST: from the folder
+    holding MNIST/raw, or from an .npz of its pixels x [70000, 28, 28] uint8 and labels y (scripts/gpu-check.sh)."""
+    data = DataConfig(name="npz", path=root) if root.endswith(".npz") else DataConfig(name="mnist", root=root)
+    dataset = load_dataset(data.model_copy(update={"subset_size": subset_size}), seed)
     return dataset.x, dataset.y
 
 
-def measure_peak_gflops(repeats: int = 3) -> float:
-    """Best fp32 sgemm rate of [20000, 784] x [784, 2000] (the shape class of the engine's big products)."""
-    a, b = torch.randn(20000, 784), torch.randn(784, 2000)
-    out = torch.empty(20000, 2000)
+PEAK_SHAPES = {"cpu": (20000, 784, 2000), "cuda": (8192, 8192, 8192)}
+"""(m, k, n) of the sgemm that measures a device's peak: on a CPU the shape class of the engine's big products, on a
+GPU one large enough to fill it."""
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on `device` (a GPU runs asynchronously; a CPU has nothing to wait for)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_peak_gflops(repeats: int = 3, device: torch.device = torch.device("cpu")) -> float:
+    """Best fp32 sgemm rate [m, k] x [k, n] on `device` (PEAK_SHAPES)."""
+    m, k, n = PEAK_SHAPES[device.type]
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    out = torch.empty(m, n, device=device)
     torch.mm(a, b, out=out)
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         torch.mm(a, b, out=out)
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
-    return 2 * 20000 * 784 * 2000 / best / 1e9
+    return 2 * m * k * n / best / 1e9
 
 
 def read_cpu_ticks() -> tuple[int, int]:

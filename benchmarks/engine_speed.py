@@ -1,6 +1,7 @@
-"""How fast is the ensemble engine? The same workload two ways in one process, on real MNIST.
+"""How fast is the ensemble engine? The same workload two ways in one process, on real MNIST, on one device.
 
-    python benchmarks/engine_speed.py [--seeds 100 --subset-size 20000 --epochs 30 --data-root ../shared/data]
+    python -m benchmarks.engine_speed [--device auto|cpu|cuda --seeds 100 --subset-size 20000 --epochs 30
+                                       --data-root ../shared/data (or an .npz of MNIST, scripts/gpu-check.sh)]
 
 1. the engine: K models at once, full batch, radii of the first hidden layer and per-sample correctness
    every epoch (fp32, the default); `--also-observe margin,loss,true_prob,grad_norm` (repeatable) times it
@@ -11,85 +12,41 @@
 3. the engine in bf16 (`train.precision=bf16`): its speed, and how much it moves the radii, the
    inversion epochs and the per-sample correctness against fp32 after the same epochs.
 
-Achieved GFLOP/s are compared with the machine's fp32 matmul peak measured in the same run (a big
-square-ish sgemm). Timings are per model-epoch (one training step plus the observation of all samples).
+Achieved GFLOP/s are compared with the device's fp32 matmul peak measured in the same run (a big sgemm, synchronised
+on a GPU). Timings are per model-epoch (one training step plus the observation of all samples). Nothing is tracked.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 from rich.table import Table
 
-from hardness.config import DataConfig, InversionConfig, ModelConfig, TrainConfig
+from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops, synchronize
+from hardness.config import InversionConfig, ModelConfig, TrainConfig
+from hardness.devices import resolve_device
 from hardness.engine import Engine, Hook, flops_per_sample_epoch
 from hardness.manifolds import compute_inversion_epochs, compute_radii
 from hardness.models import build_ensemble, build_module, copy_into_module
-
-console = Console()
-
-
-def read_cpu_ticks() -> tuple[int, int]:
-    """(busy ticks of the whole machine, ticks of this process) from /proc, or (0, 0) where there is none."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(fields[:3]) + sum(fields[5:8]), int(own[11]) + int(own[12])
-    except (OSError, ValueError, IndexError):
-        return 0, 0
-
-
-def measure_peak_gflops(repeats: int = 3) -> float:
-    """Best fp32 sgemm rate of [20000, 784] x [784, 2000] (the shape class of the engine's big products)."""
-    a, b = torch.randn(20000, 784), torch.randn(784, 2000)
-    out = torch.empty(20000, 2000)
-    torch.mm(a, b, out=out)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b, out=out)
-        best = min(best, time.perf_counter() - start)
-    return 2 * 20000 * 784 * 2000 / best / 1e9
-
-
-def load_mnist(root: str, subset_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [N, 784] float32 standardised, y [N]: hardness.data when present, else the same preparation inline."""
-    try:
-        from hardness.data import load_dataset
-    except ImportError:
-        load_dataset = None
-    if load_dataset is not None:
-        dataset = load_dataset(DataConfig(name="mnist", root=root, subset_size=subset_size), seed)
-        return dataset.x, dataset.y
-    import torchvision.datasets
-
-    parts = [torchvision.datasets.MNIST(root, train=train, download=False) for train in (True, False)]
-    pixels = torch.cat([p.data for p in parts])
-    labels = torch.cat([p.targets for p in parts])
-    index = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:subset_size]
-    x = pixels[index].reshape(len(index), -1).float() / 255
-    std, mean = torch.std_mean(x, correction=0)
-    return (x - mean) / std, labels[index].long()
 
 
 class Recorder(Hook):
     """Engine hook: radii and correctness of every epoch (plus `extra` observations, dropped), and when each
     epoch's observation arrived."""
 
-    def __init__(self, extra: frozenset[str] = frozenset()) -> None:
+    def __init__(self, device: torch.device, extra: frozenset[str] = frozenset()) -> None:
         self.observes = frozenset({"radii", "correct"}) | extra
+        self.device = device
         self.radii: list[torch.Tensor] = []
         self.times: list[float] = []
         self.correct: torch.Tensor | None = None
 
     def on_epoch_end(self, state) -> None:
+        synchronize(self.device)
         self.times.append(time.perf_counter())
         self.radii.append(state.radii)
         self.correct = state.correct
@@ -101,10 +58,12 @@ class Recorder(Hook):
 
 def run_engine(x, y, n_classes, model: ModelConfig, train: TrainConfig, seeds: list[int],
                extra: frozenset[str] = frozenset()) -> tuple[Recorder, float]:
-    ensemble = build_ensemble(x.shape[1], n_classes, model, seeds)
-    recorder = Recorder(extra)
+    ensemble = build_ensemble(x.shape[1], n_classes, model, seeds, x.device)
+    recorder = Recorder(x.device, extra)
+    synchronize(x.device)
     start = time.perf_counter()
     Engine(model, train, n_classes).fit(ensemble, x, y, hooks=[recorder])
+    synchronize(x.device)
     return recorder, time.perf_counter() - start
 
 
@@ -114,11 +73,12 @@ def run_loop(x, y, n_classes, model: ModelConfig, lr: float, seeds: list[int], e
     times = []
     for seed in seeds:
         module = copy_into_module(build_ensemble(x.shape[1], n_classes, model, [seed]), 0,
-                                  build_module(x.shape[1], n_classes, model))
+                                  build_module(x.shape[1], n_classes, model)).to(x.device)
         optimizer = torch.optim.SGD(module.parameters(), lr=lr)
         encoder, head = module[:2], module[2:]
         F.cross_entropy(module(x), y).backward()  # warm-up, untimed
         for _ in range(epochs):
+            synchronize(x.device)
             start = time.perf_counter()
             hidden = encoder(x)
             loss = F.cross_entropy(head(hidden), y)
@@ -128,16 +88,20 @@ def run_loop(x, y, n_classes, model: ModelConfig, lr: float, seeds: list[int], e
             with torch.no_grad():
                 latent = hidden if reuse_forward else encoder(x)
                 compute_radii(latent.detach(), y, n_classes)
+            synchronize(x.device)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where to train (auto: cuda when there, else cpu); the peak is measured there too")
     parser.add_argument("--seeds", type=int, default=100, help="models trained at once by the engine (K)")
     parser.add_argument("--subset-size", type=int, default=20000, help="MNIST samples (full batch)")
     parser.add_argument("--epochs", type=int, default=30, help="engine epochs (>= 25 to see inversion checks)")
-    parser.add_argument("--data-root", default="../shared/data", help="folder holding MNIST/raw/*-ubyte")
+    parser.add_argument("--data-root", default="../shared/data",
+                        help="folder holding MNIST/raw/*-ubyte, or an .npz of its pixels x and labels y")
     parser.add_argument("--chunk-size", type=int, default=TrainConfig().chunk_size)
     parser.add_argument("--loop-seeds", type=int, default=3, help="seeds of the per-seed loop")
     parser.add_argument("--loop-epochs", type=int, default=5, help="epochs per seed of the per-seed loop")
@@ -149,7 +113,8 @@ def main() -> None:
                              "radii and correct (e.g. margin,loss,true_prob,grad_norm or input_grad); repeatable")
     args = parser.parse_args()
 
-    x, y = load_mnist(str(Path(args.data_root)), args.subset_size, seed=0)
+    device = resolve_device(args.device)
+    x, y = (tensor.to(device) for tensor in load_mnist(args.data_root, args.subset_size, seed=0))
     n, d = x.shape
     n_classes = int(y.max()) + 1
     model = ModelConfig()
@@ -157,12 +122,13 @@ def main() -> None:
     seeds = list(range(args.seeds))
     step_flops = flops_per_sample_epoch(d, model, n_classes) * n  # per model-epoch
     first_flops = 4 * d * model.width * n
-    console.print(f"[bold]engine speed[/bold]: torch {torch.__version__}, {torch.get_num_threads()} threads; MNIST N={n}, D={d}; "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    console.print(f"[bold]engine speed[/bold]: torch {torch.__version__}, {device.type} ({where}); MNIST N={n}, D={d}; "
                   f"K={args.seeds}, {args.epochs} epochs, chunk {args.chunk_size}, net {d}-{model.width}x{model.depth}"
                   f"-{n_classes} {model.activation}, SGD lr {train.lr}, full batch, radii every epoch")
 
-    ticks, started = read_cpu_ticks(), time.perf_counter()
-    peaks = [measure_peak_gflops()]
+    meter = LoadMeter()
+    peaks = [measure_peak_gflops(device=device)]
     recorder, fp32_total = run_engine(x, y, n_classes, model, train, seeds)
     fp32_epoch = recorder.seconds_per_epoch() / args.seeds
     observed = {names: run_engine(x, y, n_classes, model, train, seeds, frozenset(names.split(",")))[0]
@@ -178,14 +144,14 @@ def main() -> None:
         compared = seeds[: args.bf16_seeds]
         bf16_run, _ = run_engine(x, y, n_classes, model, train.model_copy(update={"precision": "bf16"}), compared)
         bf16 = (bf16_speed.seconds_per_epoch() / args.seeds, bf16_run, len(compared))
-    peaks.append(measure_peak_gflops())
+    peaks.append(measure_peak_gflops(device=device))
     peak = max(peaks)
-    now = read_cpu_ticks()
-    others = ((now[0] - ticks[0]) - (now[1] - ticks[1])) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - started)
+    others = meter.others()
 
     table = Table(title="Time per model-epoch (one training step + observing all samples)",
-                  caption=f"fp32 sgemm peak: {peak:.0f} GFLOP/s (best of {', '.join(f'{p:.0f}' for p in peaks)}, "
-                          f"before and after); loops: {args.loop_seeds} seeds x {args.loop_epochs} epochs")
+                  caption=f"{device.type} fp32 sgemm peak: {peak:.0f} GFLOP/s (best of "
+                          f"{', '.join(f'{p:.0f}' for p in peaks)}, before and after); loops: {args.loop_seeds} "
+                          f"seeds x {args.loop_epochs} epochs")
     table.add_column("run", overflow="fold")
     for column in ("ms", "GFLOP/s", "% peak", "engine faster by"):
         table.add_column(column, justify="right", no_wrap=True)
