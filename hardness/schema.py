@@ -204,6 +204,9 @@ THREADS = "hardness.threads"
 """Tag on every run: the torch intra-op threads its process computed with (train.threads or the cores available)."""
 DEVICE = "hardness.device"
 """Tag on every run: the device its computations ran on, train.device resolved (`cpu`, `cuda`; never `auto`)."""
+DATA_SOURCE = "hardness.data_source"
+"""Tag on every run: where its data was read, data.path (or data.root) made absolute when the run started; `hardness
+export --clean-out` reads the data there, wherever it is run from."""
 SAMPLES = "samples.csv"
 """Top-level runs: one row per prepared sample (original_index, label, clean_label, and class_name / path when the
 source has them), the rows `hardness export` writes out."""

@@ -113,7 +113,7 @@ def dataset_source(config: Config) -> str:
 def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None) -> Session:
     """Check that train.device is usable here, open the configured tracking store (or use `tracker`), load and prepare
     the dataset, check that the config fits it, set torch's threads (train.threads, else `default_threads`, else the
-    cores available), build the base tags (the threads and the resolved device among them). Nothing here starts a
+    cores available), build the base tags (the threads, the resolved device and the data's location among them). Nothing here starts a
     run, so a refusal here leaves no run behind."""
     device = resolve_device(config.train.device)
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
@@ -121,5 +121,5 @@ def open_session(config: Config, *, tracker: Tracker | None = None, default_thre
     check_fits_data(config, dataset)
     threads = set_threads(config.train.threads, default=default_threads)
     tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint,
-            schema.THREADS: str(threads), schema.DEVICE: device.type}
+            schema.THREADS: str(threads), schema.DEVICE: device.type, schema.DATA_SOURCE: dataset_source(config)}
     return Session(config, tracker, dataset, tags)

@@ -1,11 +1,18 @@
-"""`export --clean-out`'s writers: each source's kept samples in its own format, every other column or array kept."""
+"""`export --clean-out`'s writers: each source's kept samples in its own format, every other column or array kept;
+relative data paths mean what they meant to the run."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from typer.testing import CliRunner
 
+from hardness.cli import app
 from hardness.config import DataConfig
 from hardness.data import load_dataset
 from hardness.datasets.write import write_subset
+from hardness.studies.export.run import locate_data
 from tests.sources import write_npz, write_table
 
 
@@ -31,3 +38,35 @@ def test_builtin_digits_become_an_npz_that_reads_back(tmp_path):
     data = load_dataset(DataConfig(name="npz", path=str(written)), seed=0)
     assert written.name == "digits.npz" and data.n_samples == 599 and data.image_shape == (1, 8, 8)
     assert sorted(data.index.tolist()) == list(range(0, 1797, 3))
+
+
+def test_clean_out_reads_a_relative_data_path_where_the_run_found_it(tmp_path, tracking_uri, monkeypatch):
+    """The run read data.csv relative to its folder; export, run from another folder, finds the same file."""
+    runner = CliRunner()
+    started, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    started.mkdir()
+    elsewhere.mkdir()
+    write_table(started / "data.csv")
+    monkeypatch.chdir(started)
+    identified = runner.invoke(app, ["identify", "--identifier", "confidence", "--dataset", "csv", "--data-path",
+                                     "data.csv", "--set", "data.label_column=species", "--seeds", "2", "--epochs",
+                                     "30", "--set", "inversion.warmup=2", "--tracking-uri", tracking_uri, "--json"])
+    assert identified.exit_code == 0, identified.output
+    monkeypatch.chdir(elsewhere)
+    exported = runner.invoke(app, ["export", "--run-id", json.loads(identified.stdout)["parent_run_id"],
+                                   "--tracking-uri", tracking_uri, "--clean-out", "clean", "--json"])
+    assert exported.exit_code == 0, exported.output
+    summary = json.loads(exported.stdout)
+    assert Path(summary["clean_out"]).resolve() == elsewhere / "clean" / "data.csv"
+    cleaned = load_dataset(DataConfig(name="csv", path=summary["clean_out"], label_column="species"), 0)
+    assert cleaned.n_samples == summary["n_clean"] < 60
+
+
+def test_locate_data_rebases_only_relative_paths_onto_the_recorded_source():
+    relative = DataConfig(name="csv", path="data.csv")
+    assert locate_data(relative, "/runs/here/data.csv").path == "/runs/here/data.csv"
+    assert locate_data(relative, float("nan")) == relative  # a run from before the tag
+    absolute = DataConfig(name="csv", path="/mine/data.csv")
+    assert locate_data(absolute, "/elsewhere/data.csv") == absolute
+    assert locate_data(DataConfig(name="mnist"), "/shared/data").root == "/shared/data"
+    assert locate_data(DataConfig(), "sklearn.datasets.load_digits") == DataConfig()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hardness import schema
-from hardness.config import build_config, parse_yaml
+from hardness.config import DataConfig, build_config, parse_yaml
 from hardness.errors import UserError
 from hardness.studies.export.table import (Flags, build_export_table, find_flagged, flags_from_tables, identifiers_of,
                                            keep_agreeing)
@@ -73,8 +73,19 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
     from hardness.datasets.write import write_subset
 
     config = build_config(parse_yaml(logged, f"config.yaml of run {run_id}"))
+    data = locate_data(config.data, row.get(f"tags.{schema.DATA_SOURCE}"))
     keep = np.setdiff1d(samples["original_index"].to_numpy(), find_flagged(table, min_agreement))
-    return replace(summary, clean_out=write_subset(config.data, keep, clean_out), n_clean=len(keep))
+    return replace(summary, clean_out=write_subset(data, keep, clean_out), n_clean=len(keep))
+
+
+def locate_data(data: DataConfig, source: object) -> DataConfig:
+    """`data` with a relative data.path (or data.root) replaced by `source`, where the run found it (its tag
+    DATA_SOURCE, an absolute path), so relative paths mean what they meant to the run, not to the current folder;
+    as logged when the path is absolute or the run recorded no source (runs from before the tag: the current folder)."""
+    field = "path" if data.path is not None else "root"
+    if not isinstance(source, str) or not Path(source).is_absolute() or Path(getattr(data, field)).is_absolute():
+        return data
+    return data.model_copy(update={field: source})
 
 
 def _open_run(tracking_uri: str | None, run_id: str) -> tuple[Tracker, dict]:
