@@ -1,7 +1,8 @@
 """CUDA against CPU on small data: the same models (drawn on the CPU) give the same radii, losses, inversion epochs,
 identifier scores and grid metrics to float tolerance, and every tensor stays on the GPU. Marked `gpu`, skipped
 without CUDA; scripts/gpu-check.sh runs them on a GPU machine (no MLflow or Optuna needed). HARDNESS_TEST_DEVICE=cpu
-runs them CPU against CPU, which checks the tests themselves where there is no GPU."""
+runs them CPU against CPU, the second side in other chunks (sums in another order, float-level differences as on a
+GPU), which checks the tests and their tolerances where there is no GPU."""
 
 import os
 
@@ -31,8 +32,9 @@ def types_in(value) -> set[str]:
 def on_device(*overrides: str):
     """(CPU dataset, its copy on DEVICE, config on cpu, config on DEVICE) of the small problem."""
     dataset, config = small_problem(*overrides)
-    configs = [config.model_copy(update={"train": config.train.model_copy(update={"device": name})})
-               for name in ("cpu", DEVICE)]
+    other = {"device": DEVICE, **({"chunk_size": 97} if DEVICE == "cpu" else {})}
+    configs = [config.model_copy(update={"train": config.train.model_copy(update=train)})
+               for train in ({"device": "cpu"}, other)]
     return dataset, move(dataset, torch.device(DEVICE)), *configs
 
 
@@ -48,9 +50,9 @@ def assert_mostly_close(gpu: torch.Tensor, cpu: torch.Tensor, *, rtol: float, at
 
 @pytest.mark.parametrize("overrides", [(), ("train.optimizer=adam",), ("train.momentum=0.9",)])
 def test_engine_radii_losses_and_weights_match_cpu(overrides):
-    dataset, device_dataset, config, _ = on_device(*overrides)
+    dataset, device_dataset, config, device_config = on_device(*overrides)
     cpu, cpu_fit = fit_observed(dataset, config)
-    gpu, gpu_fit = fit_observed(device_dataset, config)
+    gpu, gpu_fit = fit_observed(device_dataset, device_config)
     assert {d.type for d in gpu.devices} == types_in(gpu_fit) == {DEVICE}
     assert_mostly_close(torch.stack(gpu.radii), torch.stack(cpu.radii), rtol=1e-3, atol=1e-4)
     assert_mostly_close(torch.stack(gpu.loss), torch.stack(cpu.loss), rtol=1e-4, atol=1e-5)
@@ -62,8 +64,8 @@ def test_bf16_and_mini_batches_run_on_device():
     """bf16 rounds differently per device and the batch order is drawn on the data's device: only the placement and
     a sane result are compared."""
     for overrides in (("train.precision=bf16",), ("train.batch_size=64",)):
-        dataset, device_dataset, config, _ = on_device(*overrides)
-        gpu, gpu_fit = fit_observed(device_dataset, config)
+        dataset, device_dataset, config, device_config = on_device(*overrides)
+        gpu, gpu_fit = fit_observed(device_dataset, device_config)
         cpu, _ = fit_observed(dataset, config)
         assert {d.type for d in gpu.devices} == types_in(gpu_fit) == {DEVICE}
         assert bool(torch.isfinite(torch.stack(gpu.radii)).all())
@@ -72,10 +74,10 @@ def test_bf16_and_mini_batches_run_on_device():
 
 
 def test_inversion_epochs_and_stragglers_match_cpu():
-    dataset, device_dataset, config, _ = on_device()
+    dataset, device_dataset, config, device_config = on_device()
     seeds = derive_model_seeds(config.seed, 4)
     cpu = find_stragglers(dataset, config, seeds, seed=config.seed)
-    gpu = find_stragglers(device_dataset, config, seeds, seed=config.seed)
+    gpu = find_stragglers(device_dataset, device_config, seeds, seed=config.seed)
     assert types_in(gpu) == {DEVICE}
     assert_mostly_close(gpu.radii, cpu.radii, rtol=1e-3, atol=1e-4)
     assert_mostly_close(gpu.loss, cpu.loss, rtol=1e-4, atol=1e-5)
