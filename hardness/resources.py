@@ -109,10 +109,11 @@ def check_memory(needed: int, available: int | None, what: str, lever: str) -> N
                         f"available: {lever}")
 
 
-def grid_models(config: Config, cells_per_hard_set: int | None = None) -> int:
-    """The most models one imbalance-grid ensemble trains at once (plan_batches: models_per_batch // inits cells)."""
+def grid_models(config: Config, cells_per_group: int | None = None) -> int:
+    """The most models one imbalance-grid ensemble trains at once: plan_batches never mixes (hard set, train ratio)
+    groups (default: the grid's remaining fractions per group) and takes at most models_per_batch // inits cells."""
     imbalance = config.imbalance
-    cells = imbalance.hard_sets * (cells_per_hard_set or len(imbalance.train_ratios) * len(imbalance.fractions))
+    cells = cells_per_group or len(imbalance.fractions)
     return min(max(1, imbalance.models_per_batch // imbalance.inits), cells) * imbalance.inits
 
 

@@ -91,17 +91,3 @@ def test_benchmark_compares_identifiers(tracking_uri):
 def test_unknown_identifier_exits_2(tracking_uri):
     result = runner.invoke(app, ["benchmark", "--identifiers", "stragglers,vibes", "--tracking-uri", tracking_uri])
     assert result.exit_code == 2 and "unknown identifier 'vibes'" in result.stderr
-
-
-def test_plan_batches_keeps_nested_cells_together_and_small():
-    from hardness.studies.imbalance.grid import Cell, plan_batches
-
-    fractions = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1]
-    cells = [Cell(h, r, f) for h in range(2) for r in (0.9, 0.5) for f in fractions]
-    sizes = [round(c.train_ratio * (2000 + c.remaining * 18000)) for c in cells]
-    plan = plan_batches(cells, sizes, max_models=150, inits=5)
-    assert sorted(i for batch in plan for i in batch) == list(range(len(cells)))
-    for batch in plan:
-        assert len({(cells[i].hard_set, cells[i].train_ratio) for i in batch}) == 1
-        assert max(sizes[i] for i in batch) <= 2 * min(sizes[i] for i in batch)
-    assert [len(b) for b in plan_batches(cells[:9], [100] * 9, max_models=20, inits=5)] == [4, 4, 1]

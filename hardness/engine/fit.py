@@ -102,10 +102,14 @@ def _deliver(heavy: list[tuple[Hook, frozenset[str]]], epoch: int, models: torch
 
 
 class Engine:
-    """Full-batch or mini-batch training of a stacked ensemble, with per-model training masks."""
+    """Full-batch or mini-batch training of a stacked ensemble, with per-model training masks.
 
-    def __init__(self, model: ModelConfig, train: TrainConfig, n_classes: int):
-        self.model, self.train, self.n_classes = model, train, n_classes
+    `skip_idle` (default): a chunk or mini-batch trains only the range of models with training samples in it, which
+    gives the same updates as training every model on every chunk (`skip_idle=False`, kept to measure against).
+    """
+
+    def __init__(self, model: ModelConfig, train: TrainConfig, n_classes: int, *, skip_idle: bool = True):
+        self.model, self.train, self.n_classes, self.skip_idle = model, train, n_classes, skip_idle
         self.low_precision = train.precision == "bf16"
         self._kernels: dict[torch.device, Kernels] = {}
 
@@ -132,7 +136,7 @@ class Engine:
             else train_mask.clone()
         if bool((mask.sum(1) == 0).any()):
             raise ValueError("every model needs at least one training sample")
-        inputs = prepare_inputs(x, y)
+        inputs = prepare_inputs(x, y, mask.sum(0))
         models = torch.arange(k_total, device=device)
         epochs_trained = torch.zeros(k_total, dtype=torch.long, device=device)
         optimizer = build_optimizer(ensemble.parameters(), self.train)
@@ -145,7 +149,7 @@ class Engine:
             weight = mask[:, inputs.order].float() / mask.sum(1, keepdim=True)
             last = epoch == self.train.epochs
             loss, grads = run_pass(kernels, ensemble, inputs, weight, observer, chunk_size=self.train.chunk_size,
-                                   with_grads=full_batch and not last)
+                                   with_grads=full_batch and not last, skip_idle=self.skip_idle)
             state = EpochState(epoch, models.clone(), loss.float(), MappingProxyType(observer.finish()), mask)
             stop = torch.zeros(len(models), dtype=torch.bool, device=device)
             for hook in hooks:
@@ -166,7 +170,8 @@ class Engine:
             if full_batch:
                 optimizer.step(grads)
             else:
-                run_minibatch_epoch(kernels, ensemble, optimizer, x, y, mask, generator, self.train.batch_size)
+                run_minibatch_epoch(kernels, ensemble, optimizer, x, y, mask, generator, self.train.batch_size,
+                                    skip_idle=self.skip_idle)
             epochs_trained[models] += 1
         self._store(final, ensemble, models, torch.ones(len(models), dtype=torch.bool, device=device))
         return FitResult(final, epochs_trained)

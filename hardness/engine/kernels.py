@@ -46,34 +46,55 @@ class Buffers:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The shared samples of a fit as passes use them: sorted by class, constant features split off.
+    """The shared samples of a fit as passes use them: sorted by coverage then class, constant features split off.
 
-    Sorting makes per-class sums sums of slices. A feature with the same value for every sample (MNIST's
-    border pixels, ~11% of them) only shifts layer one's pre-activations by W[:, j] * value: it is folded
+    Samples trained on by more models come first, so nested training sets (the imbalance grid's) are prefixes and
+    a chunk past a model's last training sample can skip that model; within equal coverage samples are sorted by
+    class, so per-class sums are sums over a few label runs. A feature with the same value for every sample
+    (MNIST's border pixels, ~11% of them) only shifts layer one's pre-activations by W[:, j] * value: it is folded
     into the bias, its weight gradient is value times the bias gradient, and the big products skip it.
     """
 
-    x: torch.Tensor  # [N, D'] varying features, rows sorted by class
+    x: torch.Tensor  # [N, D'] varying features, rows in sorted order
     y: torch.Tensor  # [N] sorted labels
     order: torch.Tensor  # [N] caller's position of each sorted row
+    runs: tuple[tuple[int, int, int], ...]  # (label, first, stop) of each run of equal sorted labels
     squared_norm: torch.Tensor  # [N] |x|^2 of each sorted row over all D features
     varying: torch.Tensor | None  # [D'] indices of the varying features; None when all vary
     constant: torch.Tensor | None  # [D - D'] indices of the constant features
     values: torch.Tensor | None  # [D - D'] their values
 
 
-def prepare_inputs(x: torch.Tensor, y: torch.Tensor) -> Inputs:
-    """Sort the samples by class and split off constant features, keeping a multiple of 16 features for the GEMMs."""
-    order = torch.argsort(y, stable=True)
+def compute_sample_order(y: torch.Tensor, coverage: torch.Tensor | None = None) -> torch.Tensor:
+    """[N] positions sorted by coverage [N] (how many models train on each sample) descending, then by label."""
+    if coverage is None:
+        return torch.argsort(y, stable=True)
+    key = (int(coverage.max()) - coverage.long()) * (int(y.max()) + 1) + y
+    return torch.argsort(key, stable=True)
+
+
+def find_label_runs(y: torch.Tensor) -> tuple[tuple[int, int, int], ...]:
+    """(label, first, stop) of every maximal run of equal labels in y [N]."""
+    starts = [0] + ((y[1:] != y[:-1]).nonzero().squeeze(1) + 1).tolist()
+    stops = starts[1:] + [len(y)]
+    return tuple((int(y[first]), first, stop) for first, stop in zip(starts, stops) if first < stop)
+
+
+def prepare_inputs(x: torch.Tensor, y: torch.Tensor, coverage: torch.Tensor | None = None) -> Inputs:
+    """Sort the samples (compute_sample_order) and split off constant features, keeping a multiple of 16 features
+    for the GEMMs."""
+    order = compute_sample_order(y, coverage)
     x, y = x[order], y[order]
+    runs = find_label_runs(y)
     squared_norm = x.square().sum(1)
     fixed = (x == x[:1]).all(0)
     kept = -(-int((~fixed).sum()) // 16) * 16  # odd leading dimensions cost MKL ~10% on the weight-gradient GEMM
     if kept == 0 or kept >= x.shape[1]:
-        return Inputs(x, y, order, squared_norm, None, None, None)
+        return Inputs(x, y, order, runs, squared_norm, None, None, None)
     fixed[fixed.nonzero().squeeze(1)[: kept - int((~fixed).sum())]] = False
     varying, constant = (~fixed).nonzero().squeeze(1), fixed.nonzero().squeeze(1)
-    return Inputs(x[:, varying].contiguous(), y, order, squared_norm, varying, constant, x[0, constant].clone())
+    return Inputs(x[:, varying].contiguous(), y, order, runs, squared_norm, varying, constant,
+                  x[0, constant].clone())
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,10 @@ class Softmax:
     exp: torch.Tensor
     total: torch.Tensor
     log_p: torch.Tensor
+
+    def models(self, rows: slice) -> Softmax:
+        """The pieces of models `rows` only, as views."""
+        return Softmax(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
 
 
 class Kernels:

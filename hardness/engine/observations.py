@@ -157,7 +157,6 @@ class PassObserver:
             width = ensemble.weights[latent_layer].shape[1]
             self.unit = torch.zeros(k, n_classes, width, dtype=torch.float64, device=device)
             self.unit_sq = torch.zeros(k, n_classes, dtype=torch.float64, device=device)
-            self.bounds = [0] + torch.cumsum(self.counts, 0).tolist()
         self.active = bool(self.per_sample or self.heavy or self.radii)
 
     def observe(self, start: int, stop: int, hiddens: list[torch.Tensor], softmax: Softmax) -> None:
@@ -184,13 +183,13 @@ class PassObserver:
             self.deliver(positions, {name: _HEAVY[name](chunk, piece) for name in self.heavy})
 
     def _add_class_sums(self, chunk: Chunk, start: int, stop: int) -> None:
-        """Add per-class sums of u and |u|^2 of the latent layer (samples sorted: class sums are slice sums)."""
+        """Add per-class sums of u and |u|^2 of the latent layer (labels sorted in runs: class sums are slice sums)."""
         latent = chunk.hiddens[self.latent_layer]
         squared = chunk.hidden_squared_norm(self.latent_layer)
         norm = squared.sqrt().clamp_min_(1e-12)
         unit = torch.div(latent, norm.unsqueeze(1), out=chunk.buffer("unit", *latent.shape))
         unit_sq = squared / norm.square_()
-        for label, (first, last) in enumerate(zip(self.bounds, self.bounds[1:])):
+        for label, first, last in self.inputs.runs:
             begin, end = max(first, start) - start, min(last, stop) - start
             if begin < end:
                 self.unit[:, label] += unit[:, :, begin:end].sum(2)

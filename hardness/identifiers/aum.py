@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import identified, track_moments, training_epochs
-from hardness.progress import Progress
+from hardness.identifiers.base import register
+from hardness.identifiers.dynamics import identified, training_epochs
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments
 
 
 @register
-class AreaUnderMargin:
+class AreaUnderMargin(PlannedIdentifier):
     """Hardness = minus the margin averaged over training."""
 
     name = "aum"
@@ -27,8 +27,6 @@ class AreaUnderMargin:
     reference = ("Pleiss et al., 2020, Identifying Mislabeled Data using the Area Under the Margin Ranking "
                  "(NeurIPS)")
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        moments, diverged = track_moments(dataset, config, model_seeds, "margin", training_epochs(config.train.epochs),
-                                          progress=progress)
-        return identified(self.name, -moments.mean, diverged)
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
+        return plan_moments(dataset, n_models, "margin", training_epochs(config.train.epochs),
+                            lambda moments, diverged: identified(self.name, -moments.mean, diverged))

@@ -8,8 +8,9 @@ from hardness.config import Config
 from hardness.data import Dataset
 from hardness.divergence import DIVERGED
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.outputs import compute_final_logits
-from hardness.progress import Progress
+from hardness.identifiers.dynamics import Trained
+from hardness.identifiers.outputs import read_final_logits
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier
 
 
 def score_confidence(logits: torch.Tensor, labels: torch.Tensor, *, variant: str = "max_logit") -> torch.Tensor:
@@ -23,7 +24,7 @@ def score_confidence(logits: torch.Tensor, labels: torch.Tensor, *, variant: str
 
 
 @register
-class Confidence:
+class Confidence(PlannedIdentifier):
     """Hardness = lack of confidence of models trained for the full budget."""
 
     name = "confidence"
@@ -32,9 +33,11 @@ class Confidence:
     cost = "none"
     reference = "largest logit as confidence (SPEC section 5; Hendrycks & Gimpel, 2017)"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        logits, diverged = compute_final_logits(dataset, config, model_seeds, progress=progress)
-        scores = score_confidence(logits, dataset.y, variant=config.identifier.confidence_variant)
-        details = {"variant": config.identifier.confidence_variant, DIVERGED: diverged}
-        return Identification(self.name, scores, None, details)
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
+        variant = config.identifier.confidence_variant
+
+        def finish(trained: Trained) -> Identification:
+            scores = score_confidence(read_final_logits(dataset, trained), dataset.y, variant=variant)
+            return Identification(self.name, scores, None, {"variant": variant, DIVERGED: trained.diverged})
+
+        return FitPlan((), finish)

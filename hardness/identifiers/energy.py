@@ -8,8 +8,9 @@ from hardness.config import Config
 from hardness.data import Dataset
 from hardness.divergence import DIVERGED
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.outputs import compute_final_logits
-from hardness.progress import Progress
+from hardness.identifiers.dynamics import Trained
+from hardness.identifiers.outputs import read_final_logits
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier
 
 
 def score_energy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
@@ -18,7 +19,7 @@ def score_energy(logits: torch.Tensor, *, temperature: float = 1.0) -> torch.Ten
 
 
 @register
-class Energy:
+class Energy(PlannedIdentifier):
     """Hardness = energy of models trained for the full budget."""
 
     name = "energy"
@@ -27,9 +28,11 @@ class Energy:
     cost = "none"
     reference = "energy score (Liu et al., 2020)"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        logits, diverged = compute_final_logits(dataset, config, model_seeds, progress=progress)
-        scores = score_energy(logits, temperature=config.identifier.temperature)
-        details = {"temperature": config.identifier.temperature, DIVERGED: diverged}
-        return Identification(self.name, scores, None, details)
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
+        temperature = config.identifier.temperature
+
+        def finish(trained: Trained) -> Identification:
+            scores = score_energy(read_final_logits(dataset, trained), temperature=temperature)
+            return Identification(self.name, scores, None, {"temperature": temperature, DIVERGED: trained.diverged})
+
+        return FitPlan((), finish)

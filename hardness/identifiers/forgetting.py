@@ -17,8 +17,8 @@ import torch
 from hardness.config import Config
 from hardness.data import Dataset
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import Observe, flat_rows, identified, train_observed, training_epochs
-from hardness.progress import Progress
+from hardness.identifiers.dynamics import Observe, Trained, flat_rows, identified, training_epochs
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier
 
 
 class ForgettingEvents:
@@ -46,7 +46,7 @@ def score_forgetting(events: ForgettingEvents, n_observations: int) -> torch.Ten
 
 
 @register
-class Forgetting:
+class Forgetting(PlannedIdentifier):
     """Hardness = how often a sample is forgotten during training (never learned: hardest)."""
 
     name = "forgetting"
@@ -56,10 +56,11 @@ class Forgetting:
     reference = ("Toneva et al., 2019, An Empirical Study of Example Forgetting during Deep Neural Network Learning "
                  "(ICLR)")
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         epochs = training_epochs(config.train.epochs)
-        events = ForgettingEvents((len(model_seeds), dataset.n_samples), device=dataset.x.device)
-        trained = train_observed(dataset, config, model_seeds, [Observe("correct", epochs, events)],
-                                 progress=progress)
-        return identified(self.name, score_forgetting(events, len(epochs)), trained.diverged)
+        events = ForgettingEvents((n_models, dataset.n_samples), device=dataset.x.device)
+
+        def finish(trained: Trained) -> Identification:
+            return identified(self.name, score_forgetting(events, len(epochs)), trained.diverged)
+
+        return FitPlan((Observe("correct", epochs, events),), finish)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import identified, track_moments, training_epochs
-from hardness.progress import Progress
+from hardness.identifiers.base import register
+from hardness.identifiers.dynamics import identified, training_epochs
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments
 
 
 @register
-class Loss:
+class Loss(PlannedIdentifier):
     """Hardness = the sample's cross-entropy, at the end of training or averaged over it."""
 
     name = "loss"
@@ -25,10 +25,8 @@ class Loss:
     cost = "loss at the last epoch (every epoch when averaged)"
     reference = "per-sample training loss, the common baseline (e.g. Arpit et al., 2017)"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         average = config.identifier.loss_average
         epochs = config.train.epochs
-        moments, diverged = track_moments(dataset, config, model_seeds, "loss",
-                                          training_epochs(epochs) if average else (epochs,), progress=progress)
-        return identified(self.name, moments.mean, diverged, averaged=average)
+        return plan_moments(dataset, n_models, "loss", training_epochs(epochs) if average else (epochs,),
+                            lambda moments, diverged: identified(self.name, moments.mean, diverged, averaged=average))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import identified, track_moments
-from hardness.progress import Progress
+from hardness.identifiers.base import register
+from hardness.identifiers.dynamics import identified
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments
 
 
 @register
-class Margin:
+class Margin(PlannedIdentifier):
     """Hardness = a small (or negative) true-class margin of the final model."""
 
     name = "margin"
@@ -24,8 +24,6 @@ class Margin:
     cost = "margin at the last epoch"
     reference = "logit margin, AUM's per-epoch quantity (Pleiss et al., 2020)"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        moments, diverged = track_moments(dataset, config, model_seeds, "margin", (config.train.epochs,),
-                                          progress=progress)
-        return identified(self.name, -moments.mean, diverged)
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
+        return plan_moments(dataset, n_models, "margin", (config.train.epochs,),
+                            lambda moments, diverged: identified(self.name, -moments.mean, diverged))

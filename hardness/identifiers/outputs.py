@@ -6,7 +6,7 @@ import torch
 
 from hardness.config import Config
 from hardness.data import Dataset
-from hardness.identifiers.dynamics import train_observed
+from hardness.identifiers.dynamics import Trained, train_observed
 from hardness.progress import Progress
 
 
@@ -17,6 +17,11 @@ def compute_final_logits(dataset: Dataset, config: Config, model_seeds: list[int
     [K, N]) for config.train.epochs epochs; a diverged model stops and its logits are zeros (finite, so thresholds can
     run; its hard set is left out)."""
     trained = train_observed(dataset, config, model_seeds, train_mask=train_mask, progress=progress)
+    return read_final_logits(dataset, trained), trained.diverged
+
+
+def read_final_logits(dataset: Dataset, trained: Trained) -> torch.Tensor:
+    """Logits [K, N, C] of the trained models over all samples, zeros for the diverged ones."""
     logits = trained.engine.predict(trained.fitted.ensemble, dataset.x)
     logits[trained.diverged] = 0.0
-    return logits, trained.diverged
+    return logits

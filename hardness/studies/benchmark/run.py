@@ -3,7 +3,8 @@
 Run layout: a benchmark parent run; under it one grid run per identifier (itself the parent of that
 identifier's cell runs); the comparison tables and the headline land on the benchmark parent. Rerunning
 the same config resumes: finished cells are skipped. The identifications and every grid's units run where
-config.executor says (hardness.executors), all submitted before the first is logged.
+config.executor says (hardness.executors), all submitted before the first is logged; identifiers that read the same
+training (confidence and energy with the same seeds) are identified from one fit.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from hardness.resources import grid_models, require_memory
 from hardness.session import Session, open_session, resume_key
 from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
                                                 build_overlap_tables, compute_class_error_rates)
-from hardness.studies.identify.identification import HardSets, identify, threshold_identification
+from hardness.studies.identify.identification import (HardSets, group_shared_fits, identify_together,
+                                                       threshold_identification)
 from hardness.studies.imbalance.run import finish_grid, submit_grid
 from hardness.tables import build_score_table
 
@@ -59,9 +61,10 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
     with open_executor(config.executor, threads=config.train.threads) as executor, \
             session.run(f"benchmark-{dataset.name}", schema.Kind.BENCHMARK, key=key) as parent:
         n_sets = config.imbalance.hard_sets
-        every = [BASELINE, *(name for name in names if not is_baseline(name))]
-        identified = dict(executor.map(identify_unit, every, {"dataset": dataset, "config": config, "n_models": n_sets},
-                                       progress=staged(progress, "identify"), label="identifier"))
+        every = group_shared_fits(config, [BASELINE, *(name for name in names if not is_baseline(name))])
+        identified = {name: identification for _, found in executor.map(
+            identify_unit, every, {"dataset": dataset, "config": config, "n_models": n_sets},
+            progress=staged(progress, "identify"), label="identifier") for name, identification in found.items()}
         reference = threshold_identification(dataset, config, identified.pop(BASELINE))
         found = {name: threshold_identification(dataset, config, identified[name], reference=reference)
                  if name in identified else reference for name in names}
@@ -99,10 +102,11 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
     return BenchmarkSummary(parent, headline, class_counts)
 
 
-def identify_unit(name: str, *, dataset: Dataset, config: Config, n_models: int,
-                  progress: Progress | None = None) -> Identification:
-    """One identifier's identification with n_models seeds: the work unit of the benchmark's identification stage."""
-    return identify(dataset, config, name, n_models, progress=progress)
+def identify_unit(names: tuple[str, ...], *, dataset: Dataset, config: Config, n_models: int,
+                  progress: Progress | None = None) -> dict[str, Identification]:
+    """The identifications of identifiers that share one training (group_shared_fits), n_models seeds: the work unit
+    of the benchmark's identification stage."""
+    return identify_together(dataset, config, names, n_models, progress=progress)
 
 
 def _pair_left_out(found: dict[str, HardSets]) -> dict[str, HardSets]:

@@ -7,6 +7,7 @@ marked left out (`HardSets.diverged`). No tracking here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,6 +19,7 @@ from hardness.devices import place, to_cpu
 from hardness.divergence import diverged_of
 from hardness.hardsets import compute_hard_sets
 from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
+from hardness.identifiers.shared import PlannedIdentifier, fit_plans
 from hardness.progress import Progress
 from hardness.seeds import FRESH_STREAM, derive_model_seeds
 
@@ -45,9 +47,35 @@ def identify(dataset: Dataset, config: Config, name: str, n_models: int, *,
     code trained its confidence/energy network from a new initialisation). It runs on config.train.device; the
     identification comes back on the CPU.
     """
-    fresh = config.identifier.init == "fresh" and not is_baseline(name)
-    seeds = derive_model_seeds(config.seed, n_models, stream=FRESH_STREAM if fresh else 0)
+    seeds = derive_model_seeds(config.seed, n_models, stream=_seed_stream(config, name))
     return to_cpu(get_identifier(name).identify(place(dataset, config), config, seeds, progress=progress))
+
+
+def _seed_stream(config: Config, name: str) -> int:
+    """The seed stream of identifier `name`: FRESH_STREAM for the non-baseline ones under `identifier.init: fresh`."""
+    return FRESH_STREAM if config.identifier.init == "fresh" and not is_baseline(name) else 0
+
+
+def group_shared_fits(config: Config, names: Sequence[str]) -> list[tuple[str, ...]]:
+    """`names` in groups that one training serves (in order of first appearance): the identifiers that read a
+    full-budget training (PlannedIdentifier) and get the same seeds form one group, every other name its own."""
+    groups: dict[object, list[str]] = {}
+    for name in names:
+        planned = isinstance(get_identifier(name), PlannedIdentifier)
+        groups.setdefault(("planned", _seed_stream(config, name)) if planned else name, []).append(name)
+    return [tuple(group) for group in groups.values()]
+
+
+def identify_together(dataset: Dataset, config: Config, names: Sequence[str], n_models: int, *,
+                      progress: Progress | None = None) -> dict[str, Identification]:
+    """Identifications of one group of group_shared_fits from one training, each equal to `identify` alone."""
+    if len(names) == 1:
+        return {names[0]: identify(dataset, config, names[0], n_models, progress=progress)}
+    placed = place(dataset, config)
+    seeds = derive_model_seeds(config.seed, n_models, stream=_seed_stream(config, names[0]))
+    plans = [get_identifier(name).plan(placed, config, n_models) for name in names]
+    found = fit_plans(placed, config, seeds, plans, progress=progress)
+    return {name: to_cpu(identification) for name, identification in zip(names, found)}
 
 
 def identify_hard_sets(dataset: Dataset, config: Config, name: str, n_models: int, *,

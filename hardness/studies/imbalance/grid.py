@@ -1,15 +1,17 @@
 """The in-class imbalance grid (SPEC section 6) as computation: cells, splits, ensemble training, metrics.
 
 A cell is (hard set, train ratio, remaining fraction); each cell trains `inits` fresh models. All
-models of many cells train as ONE ensemble with per-model training masks, restricted to the union of
-their training samples. The test sets of a cell depend only on (hard set, train ratio), so cells that
-differ in the remaining fraction are evaluated on the same test samples.
+models of the cells of one (hard set, train ratio) train as ONE ensemble with per-model training masks,
+restricted to the union of their nested training sets; each model pays only for its own samples. The
+test sets of a cell depend only on (hard set, train ratio), so cells that differ in the remaining
+fraction are evaluated on the same test samples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -81,14 +83,25 @@ def score_cell(predictions: torch.Tensor, labels: torch.Tensor, split: Imbalance
     return metrics
 
 
-def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits: int,
-                 max_ratio: float = 2.0) -> list[list[int]]:
-    """Group cell indices into ensembles that train on few samples each.
+def estimate_work(sizes: list[int], *, inits: int, chunk_size: int) -> int:
+    """Model-samples of one epoch of an ensemble of cells with nested training sets of `sizes` (`inits` models each).
 
-    A batch trains on the union of its cells' training sets, and every model pays for the whole union.
-    Cells of one (hard set, train ratio) have nested training sets, so a batch takes consecutive cells of
-    one such group by size and closes when the next cell's set would exceed `max_ratio` times the smallest
-    one's, or when it holds `max_models` models.
+    The engine puts the samples most models train on first, so each set is a prefix of the union; per chunk of the
+    union it trains the models whose set reaches into the chunk: the sum over chunks of their number x its length.
+    """
+    union = max(sizes, default=0)
+    return sum(inits * sum(size > start for size in sizes) * (min(start + chunk_size, union) - start)
+               for start in range(0, union, chunk_size))
+
+
+def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits: int,
+                 chunk_size: int) -> list[list[int]]:
+    """Group cell indices into ensembles, each of cells of one (hard set, train ratio), the most work first.
+
+    Such cells have nested training sets, and a model costs only the chunks its own samples reach (estimate_work),
+    so the cells of one group cost the same together as apart: a batch takes the whole group, or past `max_models`
+    models the fewest equal runs of it by size. Largest work first lets parallel executors start the longest units
+    first. Within a batch cells go by size, so the models of every chunk are one contiguous range.
     """
     groups: dict[tuple[int, float], list[int]] = {}
     for index, cell in enumerate(cells):
@@ -96,14 +109,13 @@ def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits:
     per_batch = max(1, max_models // inits)
     batches: list[list[int]] = []
     for members in groups.values():
-        current: list[int] = []
-        for index in sorted(members, key=lambda i: sizes[i]):
-            if current and (len(current) >= per_batch or sizes[index] > max_ratio * max(sizes[current[0]], 1)):
-                batches.append(current)
-                current = []
-            current.append(index)
-        batches.append(current)
-    return batches
+        members = sorted(members, key=lambda i: sizes[i])
+        pieces = -(-len(members) // per_batch)
+        bounds = [round(piece * len(members) / pieces) for piece in range(pieces + 1)]
+        batches += [members[first:stop] for first, stop in pairwise(bounds)]
+    work = {id(batch): estimate_work([sizes[i] for i in batch], inits=inits, chunk_size=chunk_size)
+            for batch in batches}
+    return sorted(batches, key=lambda batch: -work[id(batch)])
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def plan_units(config: Config, hard_sets: torch.Tensor, cells: list[Cell]) -> li
     """The cells' splits grouped into ensembles as plan_batches groups them."""
     splits = [compute_split(hard_sets[cell.hard_set], config, cell) for cell in cells]
     plan = plan_batches(cells, [len(split.train) for split in splits], max_models=config.imbalance.models_per_batch,
-                        inits=config.imbalance.inits)
+                        inits=config.imbalance.inits, chunk_size=config.train.chunk_size)
     return [GridUnit(tuple(cells[i] for i in members), tuple(splits[i] for i in members)) for members in plan]
 
 
