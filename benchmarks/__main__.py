@@ -55,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-epochs", type=int, default=5, help="epochs per seed of the reference-style loop")
     args = parser.parse_args(argv)
     meter, summary = LoadMeter(), Summary(quick=args.quick)
-    for name, benchmark in BENCHMARKS.items():
-        if args.name in ("all", name):
-            console.rule(name)
-            benchmark(args, summary)
+    try:
+        for name, benchmark in BENCHMARKS.items():
+            if args.name in ("all", name):
+                console.rule(name)
+                benchmark(args, summary)
+    except RuntimeError as error:
+        console.print(f"[red]error:[/red] {error}")
+        return 1
     summary.print(load=meter.others())
     return 0
 

@@ -22,10 +22,10 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 RADII_QUICK = ["--epochs", "30", "--set", "inversion.max_retries=0"]
 """The quick radii run: the paper's 100 seeds on 20k MNIST, 30 epochs, no retries (so the work is known exactly)."""
-STUDY_QUICK = ["--epochs", "20", "--set", "imbalance.hard_sets=1", "--set", "imbalance.inits=2",
+STUDY_QUICK = ["--epochs", "100", "--set", "imbalance.hard_sets=1", "--set", "imbalance.inits=2",
                "--set", "imbalance.train_ratios=[0.9]", "--set", "imbalance.remaining=[0.0,0.5,1.0]",
                "--set", "benchmark.error_models=10", "--set", "inversion.max_retries=0"]
-"""The quick benchmark: the paper's three identifiers and its error procedure, 20 epochs, one small grid."""
+"""The quick benchmark: the paper's three identifiers and its error procedure, 100 epochs (classes must invert), one small grid."""
 
 
 @dataclass(frozen=True)
