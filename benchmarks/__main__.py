@@ -9,10 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmarks import engine_speed, grid_speed
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops
 from benchmarks.end_to_end import CommandTiming, radii_command, study_command, time_command
 from benchmarks.reference_style import time_reference
 from benchmarks.summary import Summary
+
+
+def engine(args: argparse.Namespace, summary: Summary) -> None:
+    """The engine alone (no tracking): ms per model-epoch against the peak and the straightforward per-seed loop."""
+    quick = ["--epochs", "10", "--no-bf16"] if args.quick else []
+    summary.engine(engine_speed.main(["--data-root", args.data_root, "--device", args.device, *quick]))
 
 
 def radii(args: argparse.Namespace, summary: Summary) -> CommandTiming:
@@ -34,6 +41,13 @@ def study(args: argparse.Namespace, summary: Summary) -> CommandTiming:
     return run
 
 
+def grid(args: argparse.Namespace, summary: Summary) -> None:
+    """One grid unit and the benchmark's identification, old plan against new, and the projected benchmark time."""
+    numbers = grid_speed.measure(args.data_root, quick=args.quick)
+    console.print(grid_speed.report(numbers))
+    summary.grid(numbers)
+
+
 def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> float:
     from hardness.config import ModelConfig
     from hardness.engine import flops_per_sample_epoch
@@ -41,7 +55,7 @@ def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> f
     return float(flops_per_sample_epoch(n_features, ModelConfig(), n_classes) * n_samples)
 
 
-BENCHMARKS = {"radii": radii, "study": study}
+BENCHMARKS = {"engine": engine, "radii": radii, "grid": grid, "study": study}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=["all", *BENCHMARKS], help="which benchmark (all: every one, in order)")
     parser.add_argument("--quick", action="store_true", help="reduced workloads (minutes, not an hour)")
     parser.add_argument("--data-root", default="../shared/data", help="folder holding MNIST/raw")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="the engine benchmark's "
+                        "device")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store of the timed commands (default: a "
                         "throwaway SQLite file)")
     parser.add_argument("--reference-seeds", type=int, default=2, help="seeds of the reference-style loop")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -93,8 +94,19 @@ def run_loop(x, y, n_classes, model: ModelConfig, lr: float, seeds: list[int], e
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+@dataclass(frozen=True)
+class EngineSpeed:
+    """The headline numbers: seconds per model-epoch of the engine and of the per-seed loops, and the peak."""
+
+    engine_s: float
+    loop_s: float
+    loop_reuse_s: float
+    gflops: float
+    peak_gflops: float
+
+
+def main(argv: list[str] | None = None) -> EngineSpeed:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where to train (auto: cuda when there, else cpu); the peak is measured there too")
     parser.add_argument("--seeds", type=int, default=100, help="models trained at once by the engine (K)")
@@ -111,7 +123,7 @@ def main() -> None:
     parser.add_argument("--also-observe", action="append", default=[], metavar="NAMES",
                         help="time the engine again with these comma-separated observations subscribed on top of "
                              "radii and correct (e.g. margin,loss,true_prob,grad_norm or input_grad); repeatable")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
     x, y = (tensor.to(device) for tensor in load_mnist(args.data_root, args.subset_size, seed=0))
@@ -216,6 +228,7 @@ def main() -> None:
             numbers.add_row("(model, class) with a different inversion epoch", f"{int((fp32_inv != bf16_inv).sum())}")
         numbers.add_row("samples classified differently, last epoch", f"{100 * float(flips):.3f}%")
         console.print(numbers)
+    return EngineSpeed(fp32_epoch, loop_separate, loop_reuse, step_flops / fp32_epoch / 1e9, peak)
 
 
 if __name__ == "__main__":

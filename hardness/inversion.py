@@ -43,12 +43,16 @@ class CorrectnessHistory:
             self.current[models] = correct
             self.initial = self.current.clone()
             return
-        changed = self.current[models] != correct
+        everyone = len(models) == self.n_models  # models come in increasing order: then they are all rows, in order
+        changed = (self.current if everyone else self.current[models]) != correct
         rows, samples = changed.nonzero(as_tuple=True)
         if len(rows):
-            flat = models.to(rows.device)[rows] * self.n_samples + samples
+            flat = (rows if everyone else models.to(rows.device)[rows]) * self.n_samples + samples
             self.flips[epoch] = flat.to(self._index_dtype)
-            self.current[models] = correct
+            if everyone:
+                self.current.copy_(correct)
+            else:
+                self.current[models] = correct
 
     @property
     def stored_flips(self) -> int:

@@ -18,9 +18,9 @@ from types import MappingProxyType
 import torch
 
 from hardness.config import ModelConfig, TrainConfig
-from hardness.engine.kernels import Kernels, prepare_inputs
+from hardness.engine.kernels import Inputs, Kernels, prepare_inputs
 from hardness.engine.observations import HEAVY, PassObserver, check_observations
-from hardness.engine.passes import run_minibatch_epoch, run_pass
+from hardness.engine.passes import compute_active_ranges, run_minibatch_epoch, run_pass
 from hardness.models import Ensemble
 from hardness.optim import build_optimizer
 
@@ -142,14 +142,14 @@ class Engine:
         optimizer = build_optimizer(ensemble.parameters(), self.train)
         generator = torch.Generator(device=device).manual_seed(seed)
         full_batch = self.train.batch_size is None
+        weight, ranges = self._weigh(mask, inputs)
         for epoch in range(self.train.epochs + 1):
             wanted, heavy = _subscriptions(hooks, epoch)
             observer = PassObserver(wanted, kernels, ensemble, inputs, self.n_classes, self.model.latent_layer,
                                     partial(_deliver, heavy, epoch, models))
-            weight = mask[:, inputs.order].float() / mask.sum(1, keepdim=True)
             last = epoch == self.train.epochs
             loss, grads = run_pass(kernels, ensemble, inputs, weight, observer, chunk_size=self.train.chunk_size,
-                                   with_grads=full_batch and not last, skip_idle=self.skip_idle)
+                                   with_grads=full_batch and not last, ranges=ranges)
             state = EpochState(epoch, models.clone(), loss.float(), MappingProxyType(observer.finish()), mask)
             stop = torch.zeros(len(models), dtype=torch.bool, device=device)
             for hook in hooks:
@@ -167,6 +167,7 @@ class Engine:
                 if len(models) == 0:
                     return FitResult(final, epochs_trained)
                 optimizer = optimizer.select(keep, ensemble.parameters())
+                weight, ranges = self._weigh(mask, inputs)
             if full_batch:
                 optimizer.step(grads)
             else:
@@ -175,6 +176,12 @@ class Engine:
             epochs_trained[models] += 1
         self._store(final, ensemble, models, torch.ones(len(models), dtype=torch.bool, device=device))
         return FitResult(final, epochs_trained)
+
+    def _weigh(self, mask: torch.Tensor, inputs: Inputs) -> tuple[torch.Tensor, list[slice] | None]:
+        """Full-batch sample weights [K, N] (1 / the model's training samples, in sorted order) and, when idle models
+        are skipped, each chunk's active range; computed again only when models stop, not every epoch."""
+        weight = mask[:, inputs.order].float() / mask.sum(1, keepdim=True)
+        return weight, compute_active_ranges(weight, self.train.chunk_size) if self.skip_idle else None
 
     @staticmethod
     def _store(final: Ensemble, ensemble: Ensemble, slots: torch.Tensor, rows: torch.Tensor) -> None:

@@ -43,13 +43,13 @@ def _first_rows(first: tuple[torch.Tensor, torch.Tensor], rows: slice, width: in
 
 def run_pass(kernels: Kernels, ensemble: Ensemble, inputs: Inputs, weight: torch.Tensor, observer: PassObserver, *,
              chunk_size: int, with_grads: bool,
-             skip_idle: bool = True) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+             ranges: list[slice] | None = None) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """One chunked pass over the prepared samples with sample weights [K, N] in their sorted order.
 
-    Every chunk's forward serves the observer and, with `with_grads`, the backward of the weighted loss. With
-    `skip_idle` a chunk's products leave out the models outside its active range (all of them are still observed
-    when the observer wants something). Returns (weighted loss [K] float64, parameter gradients in w0, b0, w1, b1,
-    ... order, or None).
+    Every chunk's forward serves the observer and, with `with_grads`, the backward of the weighted loss. `ranges`
+    (compute_active_ranges of `weight`; None: every model in every chunk) lets a chunk's products leave out the
+    models outside its active range (all of them are still observed when the observer wants something). Returns
+    (weighted loss [K] float64, parameter gradients in w0, b0, w1, b1, ... order, or None).
     """
     x, y = inputs.x, inputs.y
     k, n, width = ensemble.n_models, x.shape[0], ensemble.weights[0].shape[1]
@@ -63,7 +63,7 @@ def run_pass(kernels: Kernels, ensemble: Ensemble, inputs: Inputs, weight: torch
     if kernels.low_precision:
         x = x.to(torch.bfloat16)
     everyone = slice(0, k)
-    ranges = compute_active_ranges(weight, chunk_size) if skip_idle else [everyone] * -(-n // chunk_size)
+    ranges = ranges if ranges is not None else [everyone] * -(-n // chunk_size)
     for start, active in zip(range(0, n, chunk_size), ranges):
         if active.start == active.stop and not observer.active:
             continue
