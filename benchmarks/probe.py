@@ -66,9 +66,10 @@ def fit_flops(engine, ensemble, x, train_mask=None) -> float:
 
 
 def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
-    """Wrap Engine.fit (training) and every public Tracker method (tracking); returns their clocks."""
+    """Wrap Engine.fit (training), every public Tracker method and RunWriter.close (tracking); returns their clocks."""
     from hardness.engine import Engine
     from hardness.tracking import Tracker
+    from hardness.writer import RunWriter
 
     fitting, tracking = _Clock(), _Clock()
 
@@ -83,9 +84,15 @@ def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
     for name, method in list(vars(Tracker).items()):
         if callable(method) and not name.startswith("_"):
             def count(args, kwargs, name=name) -> None:
-                timeline.tracking_calls[name] = timeline.tracking_calls.get(name, 0) + 1
+                _count(timeline, name)
             setattr(Tracker, name, tracking.wrap(method, count))
+    # child runs are written by the writer's threads: the main thread's wait for them is what tracking costs the run
+    RunWriter.close = tracking.wrap(RunWriter.close, lambda args, kwargs: _count(timeline, "RunWriter.close"))
     return fitting, tracking
+
+
+def _count(timeline: Timeline, name: str) -> None:
+    timeline.tracking_calls[name] = timeline.tracking_calls.get(name, 0) + 1
 
 
 def main(argv: list[str]) -> int:

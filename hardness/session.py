@@ -11,20 +11,25 @@ import hashlib
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardness import schema
 from hardness.checks import check_fits_data
 from hardness.config import Config, dump_config
 from hardness.data import Dataset, load_dataset
 from hardness.devices import resolve_device
+from hardness.payloads import RunPayload
 from hardness.redaction import redact
 from hardness.tables import build_sample_table
 from hardness.threads import set_threads
 from hardness.tracking import Tracker, tracking_tags
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def resume_key(config: Config, *parts: str) -> str:
@@ -62,10 +67,8 @@ class Session:
         runs get only `params`. `worker` shares the run between processes (Tracker.run).
         """
         top = parent_run_id is None
-        all_params = {**(self.config.flat() if top else {}), **(params or {})}
-        if identifier is not None:
-            all_params[schema.IDENTIFIER_PARAM] = identifier
-        all_tags = {**self.tags_for(kind, identifier), **(tags or {})}
+        all_params, all_tags = self._fields(kind, identifier, {**(self.config.flat() if top else {}), **(params or {})},
+                                            tags)
         if key is not None:
             resume_run_id = resume_run_id or self.tracker.find_run_by_tag(schema.RESUME_KEY, key)
             all_tags[schema.RESUME_KEY] = key
@@ -80,6 +83,22 @@ class Session:
                     source = redact(config_file.read_text(), self.config.tracking.uri, self.config.search.storage)
                     self.tracker.log_text(run_id, source, f"{schema.CONFIG_SOURCE}/{config_file.name}")
             yield run_id
+
+    def child(self, name: str, kind: schema.Kind, *, identifier: str | None = None, params: dict | None = None,
+              tags: dict[str, str] | None = None, series: Mapping[str, Sequence[float]] | None = None,
+              steps: Sequence[int] = (), metrics: Mapping[str, float] | None = None,
+              tables: Mapping[str, pd.DataFrame] | None = None) -> RunPayload:
+        """A child run described as data, with the params and tags `run` gives a child; written by
+        `tracker.child_writer(parent)` (series: {name: values[i] at steps[i]}, tables: {artifact file: frame})."""
+        all_params, all_tags = self._fields(kind, identifier, params or {}, tags)
+        return RunPayload(name, all_params, all_tags, series or {}, steps, metrics or {}, tables or {})
+
+    def _fields(self, kind: schema.Kind, identifier: str | None, params: dict,
+                tags: dict[str, str] | None) -> tuple[dict, dict[str, str]]:
+        """A run's params (plus the identifier) and tags (the standard ones, the kind, the identifier, then `tags`)."""
+        if identifier is not None:
+            params = {**params, schema.IDENTIFIER_PARAM: identifier}
+        return params, {**self.tags_for(kind, identifier), **(tags or {})}
 
     def describe(self, run_id: str, headline: str) -> None:
         """The run's description (mlflow.note.content): the command line and the headline result."""

@@ -10,14 +10,14 @@ import getpass
 import importlib.metadata
 import json
 import logging
-import math
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,21 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from mlflow.utils.validation import (
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from hardness import __version__, schema
 from hardness.errors import EnvironmentProblem, UserError
 from hardness.heartbeat import Heartbeat, is_stale
+from hardness.payloads import BatchLimits, RunPayload, plan_batches, series_points
 from hardness.redaction import redact, redact_url
 from hardness.stores import check_reachable, check_sqlite_store
+from hardness.writer import Abandoned, RunWriter
 
 try:
     import fcntl
@@ -51,6 +58,11 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DATASET_CONTEXT = "mlflow.data.context"
+BATCH_LIMITS = BatchLimits(MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MAX_ENTITIES_PER_BATCH)
+WRITER_WORKERS = {"server": 4, "local": 1}
+"""Threads writing child runs at once. A tracking server works on several requests at once (4 threads: 2.5-2.8x
+faster than one after another); a store in this process spends its time in MLflow's Python (~60 us per metric value),
+so more threads only contend (benchmarks/tracking_speed.py)."""
 _INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 
 
@@ -156,18 +168,45 @@ class Tracker:
 
     def start_run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
                   tags: dict | None = None) -> str:
-        """Create a run (a child of `parent_run_id` if given), log its params; returns the run id."""
-        run_tags = {**{k: str(v) for k, v in (tags or {}).items()}, schema.RUN_NAME: name}
+        """Create a run (a child of `parent_run_id` if given) with its tags, log its params; returns the run id."""
+        run_id = self._create_run(name, parent_run_id, tags or {})
+        if params:
+            self.log_params(run_id, params)
+        return run_id
+
+    def _create_run(self, name: str, parent_run_id: str | None, tags: dict) -> str:
+        """One create_run call carrying every tag, the name and the parent."""
+        run_tags = {**{k: str(v) for k, v in tags.items()}, schema.RUN_NAME: name}
         if parent_run_id is not None:
             run_tags[schema.PARENT_RUN_ID] = parent_run_id
-        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags).info.run_id
-        if params:
-            self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
+        return self.client.create_run(self.experiment_id, run_name=name, tags=run_tags).info.run_id
+
+    def write_run(self, payload: RunPayload, *, parent_run_id: str | None = None,
+                  stop: threading.Event | None = None) -> str:
+        """Write a whole run: create it with its tags, log params and metrics in the fewest batches MLflow allows,
+        save its tables; it ends FINISHED once all landed, FAILED on error, KILLED when `stop` is set between calls."""
+        run_id = self._create_run(payload.name, parent_run_id, dict(payload.tags))
+        now = _now_ms()
+        with self._ending(run_id):
+            for batch in plan_batches(_param_values(payload.params), [], payload.points(), BATCH_LIMITS):
+                _check(stop)
+                self.client.log_batch(run_id, metrics=[Metric(k, v, now, s) for k, v, s in batch.metrics],
+                                      params=[Param(k, v) for k, v in batch.params])
+            for artifact_file, frame in payload.tables.items():
+                _check(stop)
+                self.log_table(run_id, frame, artifact_file)
         return run_id
+
+    def child_writer(self, parent_run_id: str, *, workers: int | None = None) -> RunWriter:
+        """A RunWriter writing payloads as children of `parent_run_id` from background threads (WRITER_WORKERS)."""
+        if workers is None:
+            workers = WRITER_WORKERS["server" if urlparse(self.uri).scheme in ("http", "https") else "local"]
+        return RunWriter(lambda payload, stop: self.write_run(payload, parent_run_id=parent_run_id, stop=stop),
+                         workers=workers)
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Log parameters (values as strings, cut to MLflow's limit) in one batch."""
-        self.client.log_batch(run_id, params=[Param(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()])
+        self.client.log_batch(run_id, params=[Param(k, v) for k, v in _param_values(params)])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log scalar metrics at one step (0 if None) in one batch."""
@@ -176,14 +215,8 @@ class Tracker:
 
     def log_series(self, run_id: str, series: dict[str, Sequence[float]], steps: Sequence[int]) -> None:
         """Log curves {name: values[i] at steps[i]} in one batch; NaN values are skipped."""
-        steps = [int(s) for s in steps]
         now = _now_ms()
-        entries = []
-        for key, values in series.items():
-            if len(values) != len(steps):
-                raise ValueError(f"series {key!r} has {len(values)} values for {len(steps)} steps")
-            entries += [Metric(key, float(v), now, s) for v, s in zip(values, steps) if not math.isnan(float(v))]
-        self.client.log_batch(run_id, metrics=entries)
+        self.client.log_batch(run_id, metrics=[Metric(k, v, now, s) for k, v, s in series_points(series, steps)])
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -253,10 +286,17 @@ class Tracker:
         else:
             run_id = resume_run_id
             self.reopen_run(run_id)
+        with self._ending(run_id, worker):
+            yield run_id
+
+    @contextmanager
+    def _ending(self, run_id: str, worker: str | None = None) -> Iterator[None]:
+        """Beat while the block runs, then end the run FINISHED, FAILED on error, KILLED on a KeyboardInterrupt (a
+        shared run only when `worker` is the last to leave it)."""
         self.heartbeat.add(run_id)
         status = "FAILED"  # SystemExit too: never leave a run RUNNING
         try:
-            yield run_id
+            yield
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -361,6 +401,17 @@ class Tracker:
             if isinstance(value, str):
                 done.setdefault(value, run_id)
         return done
+
+
+def _param_values(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Params as MLflow stores them: text, cut to its length limit."""
+    return [(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
+
+
+def _check(stop: threading.Event | None) -> None:
+    """Raise Abandoned when the writer was stopped: the run being written then ends KILLED."""
+    if stop is not None and stop.is_set():
+        raise Abandoned
 
 
 def _worker_tag(worker: str) -> str:

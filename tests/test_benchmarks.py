@@ -21,8 +21,9 @@ def test_probe_splits_a_run_into_phases_and_counts_its_flops(tmp_path):
     assert timing.flops == flops_per_sample_epoch(n_features, ModelConfig(), 10) * n_samples * 3 * 4
     assert timing.training_s > 0 and timing.tracking_s > 0 and timing.startup_s > 0
     assert timing.startup_s + timing.training_s + timing.tracking_s <= timing.wall_s
-    # one parent and three seeds, each started and ended once
-    assert timing.tracking_calls["start_run"] == 4 and timing.tracking_calls["end_run"] == 4
+    # the parent started and ended once on the main thread; the three seeds written by one child writer, waited for
+    assert timing.tracking_calls["start_run"] == 1 and timing.tracking_calls["end_run"] == 1
+    assert timing.tracking_calls["child_writer"] == 1 and timing.tracking_calls["RunWriter.close"] == 1
 
 
 def test_reference_style_radii_equal_the_library_closed_form():

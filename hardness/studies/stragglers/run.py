@@ -22,6 +22,7 @@ from hardness.devices import place, to_cpu
 from hardness.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
 from hardness.metrics import score_label_noise
+from hardness.payloads import RunPayload
 from hardness.progress import Progress
 from hardness.redaction import redact_url
 from hardness.resources import require_memory
@@ -66,23 +67,29 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
     name = f"stragglers-{dataset.name}-seed{config.seed}"
     with session.run(name, schema.Kind.STRAGGLERS, config_file=config_file) as parent:
         run = to_cpu(find_stragglers(place(dataset, config), config, model_seeds, seed=config.seed, progress=progress))
-        logged = [_log_model(session, parent, run, k, model_seeds[k]) for k in range(len(model_seeds))]
-        children = [child for child, _ in logged]
-        _log_loss(session, parent, run)
-        report_diverged(run.diverged, "seeds")
-        stragglers = pd.concat([table.assign(model=k) for k, (_, table) in enumerate(logged)], ignore_index=True)
-        converged = run.converged()
-        per_class = summarise_inversions(converged.inversion_epoch, converged.hard, dataset.y)
-        if dataset.class_names is not None:
-            per_class.insert(1, "class_name", dataset.class_names)
-        _log_summary(session, parent, converged, per_class)
-        if len(converged.hard):
-            figure = build_radii_figure(converged, dataset.y, warmup=config.inversion.warmup,
-                                        title=f"Class radii ({dataset.name}, {len(converged.hard)} seeds)")
-            tracker.log_figure(parent, figure, schema.RADII_FIGURE)
-        session.describe(parent, _headline(converged, dataset.n_samples))
-        tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
-        tracker.log_table(parent, build_gallery(dataset, schema.BASELINE_IDENTIFIER, converged.hard), schema.GALLERY)
+        with tracker.child_writer(parent) as writer:  # the children are written while the parent's summary is built
+            written, hard_tables = [], []
+            for k, model_seed in enumerate(model_seeds):
+                payload, hard_table = _build_model_run(session, parent, run, k, model_seed)
+                written.append(writer.submit(payload))
+                hard_tables.append(hard_table)
+            _log_loss(session, parent, run)
+            report_diverged(run.diverged, "seeds")
+            stragglers = pd.concat([table.assign(model=k) for k, table in enumerate(hard_tables)], ignore_index=True)
+            converged = run.converged()
+            per_class = summarise_inversions(converged.inversion_epoch, converged.hard, dataset.y)
+            if dataset.class_names is not None:
+                per_class.insert(1, "class_name", dataset.class_names)
+            _log_summary(session, parent, converged, per_class)
+            if len(converged.hard):
+                figure = build_radii_figure(converged, dataset.y, warmup=config.inversion.warmup,
+                                            title=f"Class radii ({dataset.name}, {len(converged.hard)} seeds)")
+                tracker.log_figure(parent, figure, schema.RADII_FIGURE)
+            session.describe(parent, _headline(converged, dataset.n_samples))
+            tracker.log_table(parent, stragglers, schema.STRAGGLERS_TABLE)
+            tracker.log_table(parent, build_gallery(dataset, schema.BASELINE_IDENTIFIER, converged.hard),
+                              schema.GALLERY)
+        children = [future.result() for future in written]
     diverged = run.diverged.tolist()
     return StragglerSummary(
         parent, children, config.tracking.experiment, redact_url(tracker.uri), dataset.name, dataset.n_samples, per_class,
@@ -100,25 +107,24 @@ def _headline(run: StragglerRun, n_samples: int) -> str:
             f"(seed, class) pairs inverted")
 
 
-def _log_model(session: Session, parent: str, run: StragglerRun, k: int, model_seed: int) -> tuple[str, pd.DataFrame]:
-    """One child run for model k: curves, training loss, inversion epochs, straggler counts and indices (returned
-    too), and whether it diverged."""
-    tracker, dataset = session.tracker, session.dataset
+def _build_model_run(session: Session, parent: str, run: StragglerRun, k: int,
+                     model_seed: int) -> tuple[RunPayload, pd.DataFrame]:
+    """The child run of model k as data: curves, training loss, inversion epochs, straggler counts and indices (the
+    table returned too), and whether it diverged."""
+    dataset = session.dataset
     params = {**session.config.flat(), "model.index": k, "model.seed": model_seed}
-    diverged = bool(run.diverged[k])
-    with session.run(f"seed-{k}", schema.Kind.STRAGGLERS, parent_run_id=parent, params=params,
-                     tags={schema.GROUP: parent, schema.DIVERGED: str(diverged).lower()}) as child:
-        radii = run.radii[:, k]
-        observed = ~torch.isnan(radii).all(1)
-        curves = {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist() for c in range(dataset.n_classes)}
-        curves[schema.LOSS] = run.loss[observed, k].tolist()
-        tracker.log_series(child, curves, observed.nonzero().squeeze(1).tolist())
-        tracker.log_metrics(child, _model_metrics(dataset, run, k))
-        hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
-        hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
-        tracker.log_table(child, hard_table, schema.STRAGGLERS_TABLE)
-        tracker.log_table(child, build_radii_table(radii), schema.RADII_TABLE)
-    return child, hard_table
+    radii = run.radii[:, k]
+    observed = ~torch.isnan(radii).all(1)
+    curves = {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist() for c in range(dataset.n_classes)}
+    curves[schema.LOSS] = run.loss[observed, k].tolist()
+    hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
+    hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
+    payload = session.child(f"seed-{k}", schema.Kind.STRAGGLERS, params=params,
+                            tags={schema.GROUP: parent, schema.DIVERGED: str(bool(run.diverged[k])).lower()},
+                            series=curves, steps=observed.nonzero().squeeze(1).tolist(),
+                            metrics=_model_metrics(dataset, run, k),
+                            tables={schema.STRAGGLERS_TABLE: hard_table, schema.RADII_TABLE: build_radii_table(radii)})
+    return payload, hard_table
 
 
 def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, float]:
