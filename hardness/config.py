@@ -318,6 +318,9 @@ class TrackingConfig(_Frozen):
 
     uri: str | None = None
     experiment: str = "hardness"
+    curve_every: int | None = Field(default=None, gt=0)
+    """Per-epoch curves (radii, loss) go to MLflow as metrics at every n-th epoch and the last; None: about 100 points
+    (every max(1, epochs // 100)-th, as many as MLflow's charts draw). Tables and figures keep every epoch."""
 
 
 class Config(_Frozen):

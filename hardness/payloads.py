@@ -42,6 +42,23 @@ def series_points(series: Mapping[str, Sequence[float]], steps: Sequence[int]) -
     return points
 
 
+CURVE_POINTS = 100
+"""Points per logged curve when tracking.curve_every is not set."""
+
+
+def curve_stride(every: int | None, epochs: int) -> int:
+    """The epoch stride of logged curves: `every`, else the one that gives about CURVE_POINTS points."""
+    return every if every is not None else max(1, epochs // CURVE_POINTS)
+
+
+def thin_curve(steps: Sequence[int], stride: int) -> list[int]:
+    """Positions in `steps` to log: the steps that are multiples of `stride`, and the last one."""
+    keep = [i for i, step in enumerate(steps) if step % stride == 0]
+    if steps and (not keep or keep[-1] != len(steps) - 1):
+        keep.append(len(steps) - 1)
+    return keep
+
+
 @dataclass(frozen=True)
 class BatchLimits:
     """How much one log_batch call may carry (MLflow's MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH,

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
@@ -45,6 +46,19 @@ def test_run_logs_parent_children_metrics_and_artifacts(tracking_uri):
                 assert epoch >= 10 and epoch % 5 == 0
         artifacts = {a.path for a in client.list_artifacts(child_id)}
         assert {"stragglers.csv", "radii.csv"} <= artifacts
+
+
+def test_curves_are_logged_at_every_nth_epoch_and_the_radii_table_keeps_all(tracking_uri, tmp_path):
+    result = _run(tracking_uri, "--json", "--set", "tracking.curve_every=15")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    client = MlflowClient(tracking_uri)
+    child = summary["child_run_ids"][0]
+    for key in ("radius/class_3", "loss"):
+        assert [m.step for m in client.get_metric_history(child, key)] == [0, 15, 30, 40]
+    assert [m.step for m in client.get_metric_history(summary["parent_run_id"], "loss/mean")] == [0, 15, 30, 40]
+    radii = client.download_artifacts(child, "radii.csv", str(tmp_path))
+    assert list(pd.read_csv(radii)["epoch"]) == list(range(41))
 
 
 def test_run_is_deterministic(tracking_uri):

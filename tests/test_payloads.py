@@ -5,7 +5,7 @@ import math
 import pytest
 from mlflow.utils import validation
 
-from hardness.payloads import BatchLimits, RunPayload, plan_batches, series_points
+from hardness.payloads import BatchLimits, RunPayload, curve_stride, plan_batches, series_points, thin_curve
 from hardness.tracking import BATCH_LIMITS
 
 MLFLOW = BatchLimits(metrics=1000, params_tags=100, entities=1000)
@@ -61,3 +61,16 @@ def test_series_points_keep_the_step_order_and_skip_nan():
 def test_a_payloads_points_are_its_series_then_its_metrics_at_step_0():
     payload = RunPayload("r", series={"loss": [2.0, 1.0]}, steps=[0, 5], metrics={"count": 3})
     assert payload.points() == [("loss", 2.0, 0), ("loss", 1.0, 5), ("count", 3.0, 0)]
+
+
+def test_curves_keep_multiples_of_the_stride_and_the_last_step():
+    assert thin_curve([0, 1, 2, 3, 4, 5, 6, 7], 3) == [0, 3, 6, 7]
+    assert thin_curve([0, 1, 2, 3], 1) == [0, 1, 2, 3]
+    assert thin_curve([0, 2, 4, 6], 4) == [0, 2, 3]
+    assert thin_curve([1, 2], 5) == [1]
+    assert thin_curve([], 5) == []
+
+
+def test_curve_stride_defaults_to_about_a_hundred_points():
+    assert curve_stride(None, 500) == 5 and curve_stride(None, 40) == 1 and curve_stride(None, 1000) == 10
+    assert curve_stride(7, 500) == 7

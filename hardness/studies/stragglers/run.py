@@ -22,7 +22,7 @@ from hardness.devices import place, to_cpu
 from hardness.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
 from hardness.metrics import score_label_noise
-from hardness.payloads import RunPayload
+from hardness.payloads import RunPayload, curve_stride, thin_curve
 from hardness.progress import Progress
 from hardness.redaction import redact_url
 from hardness.resources import require_memory
@@ -114,17 +114,24 @@ def _build_model_run(session: Session, parent: str, run: StragglerRun, k: int,
     dataset = session.dataset
     params = {**session.config.flat(), "model.index": k, "model.seed": model_seed}
     radii = run.radii[:, k]
-    observed = ~torch.isnan(radii).all(1)
-    curves = {schema.per_class(schema.RADIUS, c): radii[observed, c].tolist() for c in range(dataset.n_classes)}
-    curves[schema.LOSS] = run.loss[observed, k].tolist()
+    steps = _logged_steps(session, ~torch.isnan(radii).all(1))
+    curves = {schema.per_class(schema.RADIUS, c): radii[steps, c].tolist() for c in range(dataset.n_classes)}
+    curves[schema.LOSS] = run.loss[steps, k].tolist()
     hard_table = build_hard_set_table(dataset, run.hard[k], inversion_epoch=run.inversion_epoch[k])
     hard_table["attempt"] = run.attempt[k].numpy()[hard_table["label"].to_numpy()]
     payload = session.child(f"seed-{k}", schema.Kind.STRAGGLERS, params=params,
                             tags={schema.GROUP: parent, schema.DIVERGED: str(bool(run.diverged[k])).lower()},
-                            series=curves, steps=observed.nonzero().squeeze(1).tolist(),
+                            series=curves, steps=steps.tolist(),
                             metrics=_model_metrics(dataset, run, k),
                             tables={schema.STRAGGLERS_TABLE: hard_table, schema.RADII_TABLE: build_radii_table(radii)})
     return payload, hard_table
+
+
+def _logged_steps(session: Session, observed: torch.Tensor) -> torch.Tensor:
+    """The epochs whose curve values go to MLflow: of the observed ones [E+1] bool, those tracking.curve_every keeps."""
+    epochs = observed.nonzero().squeeze(1)
+    stride = curve_stride(session.config.tracking.curve_every, session.config.train.epochs)
+    return epochs[thin_curve(epochs.tolist(), stride)]
 
 
 def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, float]:
@@ -149,9 +156,8 @@ def _log_loss(session: Session, parent: str, run: StragglerRun) -> None:
     """On the parent: the number of diverged models and the mean training loss per epoch over the others (over
     all when every model diverged), as one batch."""
     loss = run.loss[:, ~run.diverged] if not bool(run.diverged.all()) else run.loss
-    observed = ~torch.isnan(loss).all(1)
-    session.tracker.log_series(parent, {schema.LOSS_MEAN: loss[observed].nanmean(1).tolist()},
-                               observed.nonzero().squeeze(1).tolist())
+    steps = _logged_steps(session, ~torch.isnan(loss).all(1))
+    session.tracker.log_series(parent, {schema.LOSS_MEAN: loss[steps].nanmean(1).tolist()}, steps.tolist())
     session.tracker.log_metrics(parent, {schema.DIVERGED_COUNT: float(run.diverged.sum())})
 
 
