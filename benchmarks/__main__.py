@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import engine_speed, grid_speed
+from benchmarks import engine_speed, grid_speed, tracking_speed
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops
 from benchmarks.end_to_end import CommandTiming, radii_command, study_command, time_command
 from benchmarks.reference_style import time_reference
@@ -48,6 +48,13 @@ def grid(args: argparse.Namespace, summary: Summary) -> None:
     summary.grid(numbers)
 
 
+def tracking(args: argparse.Namespace, summary: Summary) -> None:
+    """The radii run's child runs written the old way and as now, on SQLite and on a real mlflow server."""
+    numbers = tracking_speed.measure(children=20 if args.quick else 100)
+    console.print(tracking_speed.report(numbers))
+    summary.tracking(numbers)
+
+
 def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> float:
     from hardness.config import ModelConfig
     from hardness.engine import flops_per_sample_epoch
@@ -55,7 +62,7 @@ def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> f
     return float(flops_per_sample_epoch(n_features, ModelConfig(), n_classes) * n_samples)
 
 
-BENCHMARKS = {"engine": engine, "radii": radii, "grid": grid, "study": study}
+BENCHMARKS = {"engine": engine, "tracking": tracking, "radii": radii, "grid": grid, "study": study}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,16 @@ class Summary:
         self.add("grid", "benchmark-mnist-20k training, projected", f"{before / 60:.0f} min before, {after / 60:.0f} "
                  f"min now", f"<= {BENCHMARK_TARGET_S / 60:.0f} min", after <= BENCHMARK_TARGET_S)
 
+    def tracking(self, numbers) -> None:
+        """Child runs of the radii run, old way against now, per store, and the share of a 420 s run they make."""
+        for found in numbers.backends:
+            share = found.share(numbers.seeds, numbers.training_s, "new")
+            self.add("tracking", f"{found.children} children on {found.backend}: old / now",
+                     f"{found.old.wall_s:.1f} s / {found.new.wall_s:.1f} s = {found.ratio:.1f}x")
+            self.add("tracking", f"{numbers.seeds} children on {found.backend}, share of {numbers.training_s:.0f} s "
+                     f"of training", f"{100 * share:.1f}%", f"<= {100 * TRACKING_SHARE_TARGET:.0f}%",
+                     share <= TRACKING_SHARE_TARGET)
+
     def radii(self, run: CommandTiming, *, peak: float, baseline: BaselineTiming, model_epochs: float) -> None:
         """The radii run: phases, rate against the peak, ratios against the reference-style loop."""
         section = "radii run" + (" (quick)" if self.quick else "")

@@ -9,8 +9,9 @@ tags, 10 radius curves and the loss over 501 epochs (5,511 step metrics), ~30 sc
 1. old: the sequential per-call pattern the stragglers study used before (a faithful minimal copy below): per child
    create_run, log_batch of params, log_batch of the curves, log_batch of the scalars, two log_artifact,
    set_terminated, one child after the other;
-2. new: the same payloads through `Tracker.child_writer` (tags in create_run, params and metrics packed into
-   batches of MLflow's limits, several children at once where the store allows it).
+2. new: what the stragglers study logs now through `Tracker.child_writer` (tags in create_run, params and metrics
+   packed into batches of MLflow's limits, several children at once where the store allows it), with the curves at
+   every 5th epoch (`tracking.curve_every`'s default for 500 epochs: 1,111 step metrics).
 
 Both run against a fresh SQLite store each and against a real `mlflow server` each (its default 4 workers, on a fresh
 SQLite store unless --server-backend-uri names another database) started here on 127.0.0.1, old then new. The time
@@ -43,7 +44,7 @@ from rich.table import Table
 from benchmarks.common import LoadMeter, console
 from hardness import schema
 from hardness.config import load_config
-from hardness.payloads import RunPayload
+from hardness.payloads import RunPayload, curve_stride, thin_curve
 from hardness.tracking import Tracker, tracking_tags
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "mnist-20k.yaml"
@@ -52,24 +53,27 @@ CALLS = ("create_run", "log_batch", "update_run_info", "log_artifact")
 the client's artifact uploads."""
 
 
-def build_children(n: int, *, epochs: int = 500, n_classes: int = 10, hard_rows: int = 1000) -> list[RunPayload]:
-    """`n` child payloads shaped like the radii run's seeds (random values, real config and tags)."""
+def build_children(n: int, *, epochs: int = 500, n_classes: int = 10, hard_rows: int = 1000,
+                   curve_every: int = 1) -> list[RunPayload]:
+    """`n` child payloads shaped like the radii run's seeds (random values, real config and tags), their curves at
+    every `curve_every`-th epoch (the radii table keeps every epoch)."""
     generator = np.random.default_rng(0)
     flat = load_config(CONFIG).flat()
-    steps = list(range(epochs + 1))
+    epochs_all = list(range(epochs + 1))
+    steps = [epochs_all[i] for i in thin_curve(epochs_all, curve_every)]
     tags = {**tracking_tags(), schema.DATASET: "mnist", schema.FINGERPRINT: "f" * 64, schema.THREADS: "2",
             schema.KIND: "stragglers", schema.GROUP: "parent", schema.DIVERGED: "false"}
     children = []
     for k in range(n):
-        radii = generator.random((len(steps), n_classes))
-        series = {schema.per_class(schema.RADIUS, c): radii[:, c].tolist() for c in range(n_classes)}
-        series[schema.LOSS] = generator.random(len(steps)).tolist()
+        radii = generator.random((len(epochs_all), n_classes))
+        series = {schema.per_class(schema.RADIUS, c): radii[steps, c].tolist() for c in range(n_classes)}
+        series[schema.LOSS] = generator.random(len(epochs_all))[steps].tolist()
         metrics = {f"{schema.STRAGGLERS}/class_{c}": float(c) for c in range(n_classes)}
         metrics |= {f"{schema.INVERSION_EPOCH}/class_{c}": float(c) for c in range(n_classes)}
         metrics |= {f"noise/m{i}": float(i) for i in range(10)}
         hard = pd.DataFrame({"original_index": generator.integers(0, 20000, hard_rows),
                              "label": generator.integers(0, n_classes, hard_rows), "inversion_epoch": 30, "attempt": 0})
-        table = pd.DataFrame(radii, columns=[f"class_{c}" for c in range(n_classes)]).assign(epoch=steps)
+        table = pd.DataFrame(radii, columns=[f"class_{c}" for c in range(n_classes)]).assign(epoch=epochs_all)
         children.append(RunPayload(f"seed-{k}", {**flat, "model.index": k, "model.seed": k}, tags, series, steps,
                                    metrics, {schema.STRAGGLERS_TABLE: hard, schema.RADII_TABLE: table}))
     return children
@@ -219,7 +223,9 @@ def measure(*, children: int = 100, seeds: int = 100, training_s: float = 420.0,
             backends: tuple[str, ...] = ("sqlite", "server"), server_backend_uri: str | None = None) -> TrackingNumbers:
     """Old then new, `rounds` times on each backend, each time in a fresh store (a store that already holds the other
     way's runs is slower to write to)."""
-    meter, payloads, found = LoadMeter(), build_children(children), []
+    meter, found = LoadMeter(), []
+    thinned = curve_stride(None, 500)
+    payloads = {write_old: build_children(children), write_new: build_children(children, curve_every=thinned)}
     with tempfile.TemporaryDirectory(prefix="tracking-speed-") as tmp:
         for backend in backends:
             old, new = Timing(), Timing()
@@ -230,7 +236,7 @@ def measure(*, children: int = 100, seeds: int = 100, training_s: float = 420.0,
                     with open_store(backend, folder, server_backend_uri) as uri:
                         tracker = Tracker(uri, f"tracking-speed-{write.__name__}-{round_}")
                         with tracker.run(write.__name__) as parent, counted(tracker, timing):
-                            write(tracker, parent, payloads)
+                            write(tracker, parent, payloads[write])
             for timing in (old, new):
                 timing.wall_s /= rounds
                 timing.calls = {name: [count / rounds, seconds / rounds] for name, (count, seconds) in
