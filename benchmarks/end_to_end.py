@@ -40,6 +40,7 @@ class CommandTiming:
     flops: float
     exit_code: int
     tracking_calls: dict[str, int]
+    fits: list[dict]
 
     @property
     def other_s(self) -> float:
@@ -67,7 +68,7 @@ def time_command(command: list[str], *, tracking_uri: str | None = None, threads
         seen = json.loads(out.read_text(encoding="utf-8"))
     first_fit = seen["first_fit_at"] or seen["ended_at"]
     return CommandTiming(command, exited - launched, first_fit - launched, seen["training_s"], seen["tracking_s"],
-                         seen["flops"], seen["exit_code"], seen["tracking_calls"])
+                         seen["flops"], seen["exit_code"], seen["tracking_calls"], seen["fits"])
 
 
 def radii_command(data_root: str, *, quick: bool) -> list[str]:

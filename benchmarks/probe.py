@@ -27,7 +27,8 @@ class Timeline:
     training_s: float = 0.0
     tracking_s: float = 0.0
     flops: float = 0.0
-    fits: int = 0
+    fits: list[dict] = field(default_factory=list)
+    """Per engine fit: models, samples, most epochs trained, seconds, GFLOP/s."""
     exit_code: int = 0
     tracking_calls: dict[str, int] = field(default_factory=dict)
 
@@ -39,7 +40,8 @@ class _Clock:
         self.depth = 0
         self.seconds = 0.0
 
-    def wrap(self, function, on_enter=None):
+    def wrap(self, function, on_enter=None, on_exit=None):
+        """`function` timed; on_enter(args, kwargs) before, on_exit(args, kwargs, result, seconds) after a return."""
         @functools.wraps(function)
         def timed(*args, **kwargs):
             if threading.current_thread() is not threading.main_thread() or self.depth:
@@ -49,20 +51,25 @@ class _Clock:
             self.depth += 1
             start = time.perf_counter()
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                seconds = time.perf_counter() - start
+                self.seconds += seconds
                 self.depth -= 1
+            if on_exit is not None:
+                on_exit(args, kwargs, result, seconds)
+            return result
         return timed
 
 
-def fit_flops(engine, ensemble, x, train_mask=None) -> float:
-    """Nominal FLOPs of one Engine.fit: per-sample-epoch FLOPs x training samples summed over models x epochs."""
+def fit_flops(engine, x, epochs_trained, train_mask=None) -> float:
+    """Nominal FLOPs of one Engine.fit: per-sample-epoch FLOPs x each model's training samples x the epochs it
+    trained (a model stopped early counts only its own)."""
     from hardness.engine import flops_per_sample_epoch
 
     per_sample = flops_per_sample_epoch(x.shape[1], engine.model, engine.n_classes)
-    samples = ensemble.n_models * x.shape[0] if train_mask is None else int(train_mask.sum())
-    return float(per_sample * samples * engine.train.epochs)
+    samples = x.shape[0] if train_mask is None else train_mask.sum(1).to(epochs_trained.device)
+    return float(per_sample * (samples * epochs_trained).sum())
 
 
 def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
@@ -76,11 +83,16 @@ def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
     def on_fit(args, kwargs) -> None:
         if timeline.first_fit_at is None:
             timeline.first_fit_at = time.time()
-        timeline.fits += 1
-        engine, ensemble, x = args[:3]
-        timeline.flops += fit_flops(engine, ensemble, x, kwargs.get("train_mask"))
 
-    Engine.fit = fitting.wrap(Engine.fit, on_fit)
+    def after_fit(args, kwargs, result, seconds: float) -> None:
+        engine, ensemble, x = args[:3]
+        flops = fit_flops(engine, x, result.epochs_trained, kwargs.get("train_mask"))
+        timeline.flops += flops
+        timeline.fits.append({"models": ensemble.n_models, "samples": int(x.shape[0]),
+                              "epochs": int(result.epochs_trained.max()), "seconds": seconds,
+                              "gflops": flops / seconds / 1e9})
+
+    Engine.fit = fitting.wrap(Engine.fit, on_fit, after_fit)
     for name, method in list(vars(Tracker).items()):
         if callable(method) and not name.startswith("_"):
             def count(args, kwargs, name=name) -> None:

@@ -43,7 +43,10 @@ class Summary:
         self.add(section, "wall time", f"{run.wall_s:.1f} s")
         self.add(section, "start-up (launch to first epoch)", f"{run.startup_s:.1f} s", f"<= {STARTUP_TARGET_S:.0f} s",
                  run.startup_s <= STARTUP_TARGET_S)
-        self.add(section, "training (engine fits)", f"{run.training_s:.1f} s")
+        biggest = max(run.fits, key=lambda fit: fit["seconds"], default=None)
+        longest = "" if biggest is None else (f" (longest: {biggest['models']} models x {biggest['samples']} samples x "
+                                               f"{biggest['epochs']} epochs, {biggest['gflops']:.0f} GFLOP/s)")
+        self.add(section, "training (engine fits)", f"{run.training_s:.1f} s in {len(run.fits)} fits{longest}")
         self.add(section, "tracking (main thread in MLflow calls)", f"{run.tracking_s:.1f} s = {100 * share:.1f}%",
                  f"<= {100 * TRACKING_SHARE_TARGET:.0f}%", share <= TRACKING_SHARE_TARGET)
         self.add(section, "other (tables, figures, scoring, exit)", f"{run.other_s:.1f} s")
