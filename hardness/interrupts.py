@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,52 @@ def exit_code(signum: int) -> int:
     return 128 + signum
 
 
+_deferring: list[bool] = []
+"""Non-empty while a `deferred_signals` block runs."""
+_pending: list[int] = []
+"""Stop signals that arrived during a deferred block, raised when it ends."""
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold a stop signal that arrives inside the block until it ends (then raise Interrupted), so a run or a database
+    write is never left half done; effective under `exit_on_stop_signals` (the CLI) in the main thread, which alone
+    receives signals; a no-op elsewhere. `immediate_signals` reopens a window inside it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _deferring.append(True)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+        if not _deferring:
+            _raise_pending()
+
+
+@contextmanager
+def immediate_signals() -> Iterator[None]:
+    """Inside deferred blocks: let stop signals interrupt the block at once again (one held so far is raised now)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = len(_deferring)
+    _deferring.clear()
+    try:
+        _raise_pending()
+        yield
+    finally:
+        _deferring.extend([True] * held)
+
+
+def _raise_pending() -> None:
+    """Raise Interrupted for the first stop signal held by a deferred block, if any."""
+    if _pending:
+        signum = _pending[0]
+        _pending.clear()
+        raise Interrupted(signal.Signals(signum).name)
+
+
 @contextmanager
 def exit_on_stop_signals() -> Iterator[None]:
     """Raise Interrupted on SIGINT/SIGTERM/SIGHUP inside the block; leave it with one line on stderr and exit code
@@ -31,6 +78,9 @@ def exit_on_stop_signals() -> Iterator[None]:
 
     def interrupt(signum: int, frame: object) -> None:
         received.append(signum)
+        if _deferring:
+            _pending.append(signum)
+            return
         raise Interrupted(signal.Signals(signum).name)
 
     previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS

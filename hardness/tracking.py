@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hardness import __version__, schema
 from hardness.errors import EnvironmentProblem, UserError
 from hardness.heartbeat import Heartbeat, is_stale
+from hardness.interrupts import deferred_signals
 from hardness.payloads import BatchLimits, RunPayload, plan_batches, series_points
 from hardness.redaction import redact, redact_url
 from hardness.stores import check_reachable, check_sqlite_store
@@ -280,12 +281,19 @@ class Tracker:
         (`join_shared_run`): it ends when the last of them leaves."""
         if worker is not None and resume_run_id is not None:
             self.join_shared_run(resume_run_id, worker)
-        if resume_run_id is None:
-            run_id = self.start_run(name, parent_run_id=parent_run_id, params=params,
-                                    tags=tags if worker is None else {**(tags or {}), _worker_tag(worker): "running"})
-        else:
-            run_id = resume_run_id
-            self.reopen_run(run_id)
+        run_id = resume_run_id
+        try:
+            with deferred_signals():  # a stop signal while the run is created waits until it can be ended KILLED
+                if resume_run_id is None:
+                    shared = {} if worker is None else {_worker_tag(worker): "running"}
+                    run_id = self.start_run(name, parent_run_id=parent_run_id, params=params,
+                                            tags={**(tags or {}), **shared})
+                else:
+                    self.reopen_run(run_id)
+        except KeyboardInterrupt:
+            if run_id is not None:
+                self.end_run(run_id, "KILLED")
+            raise
         with self._ending(run_id, worker):
             yield run_id
 
@@ -303,8 +311,9 @@ class Tracker:
             raise
         finally:
             self.heartbeat.discard(run_id)
-            if worker is None or self.leave_shared_run(run_id, worker, status):
-                self.end_run(run_id, status)
+            with deferred_signals():  # a second stop signal must not leave the run RUNNING half way through ending it
+                if worker is None or self.leave_shared_run(run_id, worker, status):
+                    self.end_run(run_id, status)
 
     def join_shared_run(self, run_id: str, worker: str) -> None:
         """Register `worker` on a shared run; workers still marked running on a run nobody keeps alive (ended, or

@@ -1,11 +1,14 @@
 """Stop signals end runs KILLED: SIGTERM (docker stop, a scheduler), SIGHUP and Ctrl-C sent to a `python -m hardness`
 process in training give exit 128 + the signal, one line on stderr, no traceback, and no run left RUNNING."""
 
+import os
 import signal
 
 import pytest
 from mlflow import MlflowClient
 
+from hardness.interrupts import deferred_signals, exit_on_stop_signals, immediate_signals
+from hardness.tracking import Tracker
 from tests.processes import LONG_RUN, start, wait_for_run
 
 
@@ -45,3 +48,45 @@ def test_sigterm_during_a_benchmark_ends_parent_and_child_killed_and_keeps_finis
     assert found["benchmark-digits"] == "KILLED" and found["grid-energy"] == "KILLED"
     assert "RUNNING" not in found.values()
     assert found["grid-stragglers"] == "FINISHED"  # done before the signal: kept, a rerun skips its cells
+
+
+def test_a_stop_signal_inside_a_deferred_block_waits_for_its_end():
+    done = []
+    with pytest.raises(SystemExit) as stopped:
+        with exit_on_stop_signals():
+            with deferred_signals():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.append("rest of the block")
+            done.append("after the block")
+    assert done == ["rest of the block"] and stopped.value.code == 130
+
+
+def test_a_stop_signal_while_a_run_is_created_ends_it_killed(tracking_uri, monkeypatch):
+    tracker = Tracker(tracking_uri, "created")
+    log_params = Tracker.log_params
+
+    def interrupted_log_params(self, run_id, params):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives between create_run and the params
+        log_params(self, run_id, params)
+
+    monkeypatch.setattr(Tracker, "log_params", interrupted_log_params)
+    with pytest.raises(SystemExit) as stopped:
+        with exit_on_stop_signals():
+            with tracker.run("half-created", params={"a": 1}):
+                pytest.fail("the block must not start")
+    assert stopped.value.code == 143
+    assert statuses(tracking_uri, "created") == {"half-created": "KILLED"}
+    (run,) = MlflowClient(tracking_uri).search_runs([tracker.experiment_id])
+    assert run.data.params == {"a": "1"}
+
+
+def test_immediate_signals_reopen_a_deferred_block_and_raise_what_it_held():
+    done = []
+    with pytest.raises(SystemExit) as stopped:
+        with exit_on_stop_signals():
+            with deferred_signals():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("held")
+                with immediate_signals():
+                    done.append("never: the held signal is raised on entry")
+    assert done == ["held"] and stopped.value.code == 143

@@ -28,6 +28,7 @@ import pandas as pd
 from hardness import schema
 from hardness.config import Config
 from hardness.identifiers import get_identifier
+from hardness.interrupts import deferred_signals, immediate_signals
 from hardness.progress import Progress
 from hardness.redaction import redact_url, url_digest
 from hardness.resources import grid_models, require_memory
@@ -140,7 +141,8 @@ def run_search(config: Config, *, progress: Progress | None = None, pruner: optu
             progress(0, n_trials, "trials")
         # the cap counts trials in any state, also those other workers are running
         capped = [] if cap is None else [optuna.study.MaxTrialsCallback(cap, states=None)]
-        study.optimize(tracked, n_trials=n_trials, callbacks=[after_trial, *capped, *callbacks])
+        with deferred_signals():  # a stop signal interrupts a trial's training, never Optuna's storage writes
+            study.optimize(tracked, n_trials=n_trials, callbacks=[after_trial, *capped, *callbacks])
         trials = trials_frame(study)
         log_study(tracker, parent, study, trials)
     return SearchSummary(parent, study_name, redact_url(storage_url), trials, done)
@@ -155,16 +157,19 @@ def _fail_run(tracker: Tracker, run_id: str) -> None:
 def _run_tracked_trial(trial: optuna.Trial, problem: SearchProblem, tracker: Tracker, parent: str,
                        tags: dict[str, str]) -> float:
     """The objective inside a child run; a pruned trial ends KILLED with hardness.pruned=true (not FAILED)."""
-    child = tracker.start_run(f"trial-{trial.number}", parent_run_id=parent,
-                              tags={**tags, schema.TRIAL_NUMBER: str(trial.number)})
-    trial.set_user_attr(RUN_ID_ATTR, child)
+    child = None
 
     def on_step(step: int, gap: float, mean: float) -> None:
         tracker.log_metrics(child, {"gap/hard_set": gap, schema.objective_metric("gap"): mean}, step=step)
 
     status, pruned = "FAILED", False
     try:
-        value = objective(trial, problem, on_step=on_step)
+        with deferred_signals():  # a stop signal while the run is created waits until `finally` can end it KILLED
+            child = tracker.start_run(f"trial-{trial.number}", parent_run_id=parent,
+                                      tags={**tags, schema.TRIAL_NUMBER: str(trial.number)})
+            trial.set_user_attr(RUN_ID_ATTR, child)
+        with immediate_signals():
+            value = objective(trial, problem, on_step=on_step)
         status = "FINISHED"
         return value
     except optuna.TrialPruned:
@@ -174,15 +179,23 @@ def _run_tracked_trial(trial: optuna.Trial, problem: SearchProblem, tracker: Tra
         status = "KILLED"
         raise
     finally:
-        if trial.params:
-            tracker.log_params(child, trial.params)
-        attrs = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, (int, float))}
-        fraction = trial.user_attrs.get(schema.HARD_FRACTION)
-        constraints = {} if fraction is None else compute_constraints(fraction, problem.config.search)
-        tracker.log_metrics(child, attrs | {f"constraint/{k}": v for k, v in constraints.items()})
-        feasible = bool(constraints) and max(constraints.values()) <= 0
-        tracker.set_tags(child, {schema.PRUNED: str(pruned).lower(), schema.FEASIBLE: str(feasible).lower()})
-        tracker.end_run(child, status)
+        if child is not None:
+            with deferred_signals():
+                _end_trial_run(tracker, child, trial, problem, status, pruned)
+
+
+def _end_trial_run(tracker: Tracker, child: str, trial: optuna.Trial, problem: SearchProblem, status: str,
+                   pruned: bool) -> None:
+    """A trial's params, attributes, constraints and pruned/feasible tags, then the end of its run."""
+    if trial.params:
+        tracker.log_params(child, trial.params)
+    attrs = {k: float(v) for k, v in trial.user_attrs.items() if isinstance(v, (int, float))}
+    fraction = trial.user_attrs.get(schema.HARD_FRACTION)
+    constraints = {} if fraction is None else compute_constraints(fraction, problem.config.search)
+    tracker.log_metrics(child, attrs | {f"constraint/{k}": v for k, v in constraints.items()})
+    feasible = bool(constraints) and max(constraints.values()) <= 0
+    tracker.set_tags(child, {schema.PRUNED: str(pruned).lower(), schema.FEASIBLE: str(feasible).lower()})
+    tracker.end_run(child, status)
 
 
 def log_study(tracker: Tracker, parent: str, study: optuna.Study, trials: pd.DataFrame) -> None:
