@@ -113,9 +113,8 @@ def plan_batches(cells: list[Cell], sizes: list[int], *, max_models: int, inits:
         pieces = -(-len(members) // per_batch)
         bounds = [round(piece * len(members) / pieces) for piece in range(pieces + 1)]
         batches += [members[first:stop] for first, stop in pairwise(bounds)]
-    work = {id(batch): estimate_work([sizes[i] for i in batch], inits=inits, chunk_size=chunk_size)
-            for batch in batches}
-    return sorted(batches, key=lambda batch: -work[id(batch)])
+    return sorted(batches, key=lambda batch: -estimate_work([sizes[i] for i in batch], inits=inits,
+                                                             chunk_size=chunk_size))
 
 
 @dataclass(frozen=True)
