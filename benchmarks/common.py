@@ -11,7 +11,7 @@ import torch
 from rich.console import Console
 
 from hardness.config import DataConfig
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 """Wide enough for the tables when the output goes to a file."""

@@ -7,7 +7,7 @@
    every epoch (fp32, the default); `--also-observe margin,loss,true_prob,grad_norm` (repeatable) times it
    again with more observations subscribed, heavy ones to a subscriber that drops them (the engine's cost);
 2. a straightforward per-seed loop of plain nn.Modules, as a researcher would write it: full batch,
-   torch.optim.SGD, F.cross_entropy, radii every epoch with hardness.manifolds.compute_radii (kept short:
+   torch.optim.SGD, F.cross_entropy, radii every epoch with hardness.engine.radii.compute_radii (kept short:
    a few seeds x a few epochs, reported per model-epoch);
 3. the engine in bf16 (`train.precision=bf16`): its speed, and how much it moves the radii, the
    inversion epochs and the per-sample correctness against fp32 after the same epochs.
@@ -29,10 +29,10 @@ from rich.table import Table
 
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops, synchronize
 from hardness.config import InversionConfig, ModelConfig, TrainConfig
-from hardness.devices import resolve_device
+from hardness.engine.devices import resolve_device
 from hardness.engine import Engine, Hook, flops_per_sample_epoch
-from hardness.manifolds import compute_inversion_epochs, compute_radii
-from hardness.models import build_ensemble, build_module, copy_into_module
+from hardness.engine.radii import compute_inversion_epochs, compute_radii
+from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
 
 
 class Recorder(Hook):

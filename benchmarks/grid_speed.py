@@ -27,19 +27,19 @@ from dataclasses import dataclass
 import torch
 
 from hardness.config import Config, load_config
-from hardness.data import Dataset, load_dataset
+from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine import Engine
-from hardness.models import build_ensemble
-from hardness.seeds import INIT_STREAM, derive_model_seeds
-from hardness.splits import build_train_masks
-from hardness.studies.identify.identification import identify, identify_together
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.seeds import INIT_STREAM, derive_model_seeds
+from hardness.studies.imbalance.splits import build_train_masks
+from hardness.identifiers.identify import identify, identify_together
 from hardness.studies.imbalance.grid import (
     Cell,
     compute_split,
     estimate_work,
     plan_units,
 )
-from hardness.threads import set_threads
+from hardness.engine.threads import set_threads
 
 CONFIG = "configs/benchmark-mnist-20k.yaml"
 SHARED = ("confidence", "energy")

@@ -75,8 +75,8 @@ def fit_flops(engine, x, epochs_trained, train_mask=None) -> float:
 def instrument(timeline: Timeline) -> tuple[_Clock, _Clock]:
     """Wrap Engine.fit (training), every public Tracker method and RunWriter.close (tracking); returns their clocks."""
     from hardness.engine import Engine
-    from hardness.tracking import Tracker
-    from hardness.writer import RunWriter
+    from hardness.tracking.tracker import Tracker
+    from hardness.tracking.writer import RunWriter
 
     fitting, tracking = _Clock(), _Clock()
 

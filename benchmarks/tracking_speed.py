@@ -42,10 +42,10 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks.common import LoadMeter, console
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import load_config
-from hardness.payloads import RunPayload, curve_stride, thin_curve
-from hardness.tracking import Tracker, tracking_tags
+from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
+from hardness.tracking.tracker import Tracker, tracking_tags
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "mnist-20k.yaml"
 CALLS = ("create_run", "log_batch", "update_run_info", "log_artifact")

@@ -1,7 +1,7 @@
 """The names `hardness` accepts for datasets, identifiers, injected hardness and devices, importable without torch.
 
 The CLI shows and completes these names while staying instant, and the config refuses any other before a store
-or a run is opened. The dataset entries are the datasets' facts (hardness.data reads them); IDENTIFIER_ENTRIES (and
+or a run is opened. The dataset entries are the datasets' facts (hardness.datasets.prepare reads them); IDENTIFIER_ENTRIES (and
 IDENTIFIERS, their names) mirror the identifier registry (hardness.identifiers), which a test keeps equal to it.
 """
 
@@ -27,7 +27,7 @@ DATASETS: dict[str, DatasetEntry] = {
     "cifar10": DatasetEntry("cifar-10-batches-py", 60_000, 3072, 10),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
-"""train.device (`--device`): auto = cuda when torch sees a CUDA GPU, else cpu; mps is refused (hardness.devices)."""
+"""train.device (`--device`): auto = cuda when torch sees a CUDA GPU, else cpu; mps is refused (hardness.engine.devices)."""
 SOURCES: dict[str, str] = {
     "npz": "NumPy .npz file: x [N, ...] and y [N] (optional index [N], names [C])",
     "csv": "CSV table: data.label_column, numeric features (or data.feature_columns)",

@@ -18,7 +18,7 @@ import typer
 from hardness import __version__
 from hardness.catalogue import DATASET_NAMES, DEVICES, IDENTIFIERS, INJECTION_TYPES
 from hardness.errors import HardnessError
-from hardness.heartbeat import STALE_AFTER_S
+from hardness.tracking.heartbeat import STALE_AFTER_S
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
                   help="Find the hard samples (stragglers) in a dataset and measure how they distort test accuracy.")
@@ -319,7 +319,7 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
     """List the datasets, their sizes and whether each is available locally; with --dataset, read that one (your own
     with --data-path) and show its size."""
     from hardness.console import print_json, print_table
-    from hardness.data import list_datasets, read_dataset_info
+    from hardness.datasets.prepare import list_datasets, read_dataset_info
 
     import pandas as pd
 
@@ -428,7 +428,7 @@ def ui(tracking_uri: TrackingOption = None,
        host: Annotated[str, typer.Option(help="Address to serve on (loopback by default: the UI has no login).")] = "127.0.0.1",
        port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 5000) -> None:
     """Open the MLflow UI on the store every command writes to (./mlruns by default); a server URI is printed."""
-    from hardness.tracking import ui_command
+    from hardness.tracking.tracker import ui_command
 
     with reported_errors():
         command = ui_command(tracking_uri, host=host, port=port)

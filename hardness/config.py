@@ -115,7 +115,7 @@ class TrainConfig(_Frozen):
     threads: int | None = Field(default=None, gt=0)
     """torch's intra-op threads; None: the cores available to the process (1 per `hardness search` worker)."""
     device: str = "auto"
-    """Where torch computes (hardness.devices): auto = cuda when available, else cpu."""
+    """Where torch computes (hardness.engine.devices): auto = cuda when available, else cpu."""
 
     @field_validator("device")
     @classmethod

@@ -7,10 +7,10 @@ from dataclasses import fields, is_dataclass
 import torch
 
 from hardness.config import load_config
-from hardness.data import Dataset, load_dataset
+from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine import NAMES, Engine, EpochState, Hook
-from hardness.models import build_ensemble
-from hardness.seeds import derive_model_seeds
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.seeds import derive_model_seeds
 
 SMALL = ["seed=1", "train.epochs=30", "inversion.warmup=5", "inversion.max_retries=0", "data.subset_size=300",
          "imbalance.inits=2", "imbalance.train_ratios=[0.7]", "imbalance.remaining=[0.5,1]"]

@@ -7,9 +7,9 @@ import torch
 from benchmarks.end_to_end import REPOSITORY, time_command
 from benchmarks.reference_style import class_radii, train_one_seed
 from hardness.config import DataConfig, InversionConfig, ModelConfig, TrainConfig
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.engine import flops_per_sample_epoch
-from hardness.manifolds import compute_radii
+from hardness.engine.radii import compute_radii
 
 
 def test_probe_splits_a_run_into_phases_and_counts_its_flops(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
-from hardness.comparisons import (correlate_with_error, hard_counts_per_class, jaccard, overlap, overlap_matrix,
+from hardness.studies.benchmark.comparisons import (correlate_with_error, hard_counts_per_class, jaccard, overlap, overlap_matrix,
                                   paired_difference_test, paired_overlap, stability)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.errors import UserError
-from hardness.tracking import package_commit, ui_command
+from hardness.tracking.tracker import package_commit, ui_command
 
 runner = CliRunner()
 TINY = ["--seeds", "2", "--epochs", "30", "--subset-size", "200", "--set", "inversion.warmup=5"]
@@ -61,7 +61,7 @@ def test_radii_figure_on_the_parent(logged):
 
 
 def test_commit_is_the_packages_not_the_working_directorys(tmp_path):
-    code = "from hardness.tracking import package_commit; print(package_commit())"
+    code = "from hardness.tracking.tracker import package_commit; print(package_commit())"
     elsewhere = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert elsewhere.stdout.strip() == package_commit()
 

@@ -1,10 +1,10 @@
-"""hardness.data on tiny IDX files written to tmp_path (offline) and scikit-learn's bundled digits."""
+"""hardness.datasets.prepare on tiny IDX files written to tmp_path (offline) and scikit-learn's bundled digits."""
 
 import pytest
 import torch
 
 from hardness.config import DataConfig
-from hardness.data import compute_label_noise, list_datasets, load_dataset
+from hardness.datasets.prepare import compute_label_noise, list_datasets, load_dataset
 from hardness.datasets.idx import find_idx_damage
 from hardness.errors import HardnessError, UserError
 from tests.conftest import write_idx_dataset

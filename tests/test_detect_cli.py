@@ -7,7 +7,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.cli import app
 from tests.sources import write_table
 

@@ -6,9 +6,9 @@ from scipy import stats
 
 from hardness.catalogue import DATASETS, IMAGE_SHAPES, INJECTION_TYPES
 from hardness.config import DataConfig, load_config
-from hardness.data import Dataset, load_dataset
+from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.errors import ExitCode, UserError
-from hardness.studies.detect.images import frame_digits, load_digit_images, standardise, to_pixels
+from hardness.studies.detect.pixels import frame_digits, load_digit_images, standardise, to_pixels
 from hardness.studies.detect.inject import INJECTORS, check_injectable, inject, most_confused, sample_weighted
 from hardness.studies.detect.reference import build_fold_masks, compute_reference_probabilities
 
@@ -22,7 +22,7 @@ def digits():
 
 def fake_dataset(name, pixels, image_shape=None, n_classes=10, seed=0):
     """A prepared Dataset of pixels [N, D] in [0, 1] (images of image_shape (C, H, W), or a table when None) with
-    random labels, standardised as hardness.data prepares images."""
+    random labels, standardised as hardness.datasets.prepare prepares images."""
     labels = torch.randint(0, n_classes, (pixels.shape[0],), generator=torch.Generator().manual_seed(seed))
     return Dataset(name=name, x=standardise(pixels), y=labels, clean_y=labels, index=torch.arange(pixels.shape[0]),
                    n_classes=n_classes, flipped=torch.empty(0, dtype=torch.int64), fingerprint="0" * 16,

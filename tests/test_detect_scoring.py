@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import stats
 
-from hardness import schema
-from hardness.studies.detect.scoring import (build_detection_rows, build_summary, precision_at_count, score_detection,
+from hardness.tracking import schema
+from hardness.studies.detect.measures import (build_detection_rows, build_summary, precision_at_count, score_detection,
                                              summarise_unit)
 from hardness.studies.report.aggregate import ALL_RATES, display_detection, summarise_detection
 

@@ -11,12 +11,13 @@ import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness import devices, schema
+from hardness.engine import devices
+from hardness.tracking import schema
 from hardness.cli import app
 from hardness.config import load_config
 from hardness.errors import EnvironmentProblem, ExitCode, UserError
 from hardness.identifiers import REGISTRY
-from hardness.studies.identify.identification import identify
+from hardness.identifiers.identify import identify
 from hardness.studies.imbalance.grid import build_cells, evaluate_unit, plan_units
 from tests.placement import devices_in, fit_observed, small_problem
 
@@ -41,7 +42,7 @@ def test_a_device_torch_cannot_use_is_an_environment_problem(monkeypatch, name, 
 
 
 def test_device_config_names_the_valid_devices_and_stays_out_of_resume_keys():
-    from hardness.session import resume_key
+    from hardness.studies.common.session import resume_key
 
     assert load_config().train.device == "auto"
     with pytest.raises(UserError, match="unknown device 'tpu'; choose from: auto, cpu, cuda, mps"):
@@ -115,11 +116,10 @@ FACTORIES = {"tensor", "as_tensor", "from_numpy", "zeros", "ones", "full", "empt
              "rand", "randn", "randint", "randperm", "Generator"}
 """torch functions that make a tensor (or generator) on the default device unless told otherwise (not the *_like
 ones, which follow their input)."""
-FOLLOWING = ("engine/*.py", "identifiers/*.py", "manifolds.py", "inversion.py", "divergence.py", "thresholds.py",
-             "hardsets.py", "optim.py", "models.py", "metrics.py", "splits.py", "devices.py",
-             "studies/imbalance/grid.py", "studies/benchmark/compare.py", "studies/search/objective.py",
-             "studies/detect/reference.py", "studies/detect/evaluate.py", "studies/detect/scoring.py",
-             "studies/identify/identification.py", "studies/identify/noise.py")
+FOLLOWING = ("engine/*.py", "identifiers/*.py", "studies/common/metrics.py", "studies/common/scoring.py",
+             "studies/imbalance/splits.py", "studies/imbalance/grid.py", "studies/benchmark/compare.py",
+             "studies/search/objective.py", "studies/detect/reference.py", "studies/detect/evaluate.py",
+             "studies/detect/measures.py")
 """The modules that compute on the data's device: study shells, tables, figures and the injections (which build
 CPU datasets that the identification then moves) are left out."""
 

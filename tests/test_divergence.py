@@ -11,15 +11,15 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.config import load_config
-from hardness.data import load_dataset
-from hardness.divergence import DIVERGED, DivergenceGuard, compute_diverged, describe_diverged
+from hardness.datasets.prepare import load_dataset
+from hardness.engine.divergence import DIVERGED, DivergenceGuard, compute_diverged, describe_diverged
 from hardness.engine import Engine
 from hardness.errors import ComputationFailed
 from hardness.identifiers.base import Identification
-from hardness.models import build_ensemble
-from hardness.seeds import derive_model_seeds
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.seeds import derive_model_seeds
 from hardness.studies.benchmark.run import _pair_left_out
-from hardness.studies.identify.identification import HardSets, threshold_identification
+from hardness.identifiers.identify import HardSets, threshold_identification
 from hardness.studies.search.objective import precompute
 
 runner = CliRunner()

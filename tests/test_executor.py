@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hardness.cli import app
 from hardness.config import ExecutorConfig, load_config
 from hardness.errors import UserError
-from hardness.executors import LocalExecutor, open_executor, parallel_fits
+from hardness.studies.common.executors import LocalExecutor, open_executor, parallel_fits
 
 runner = CliRunner()
 TINY = ["--subset-size", "300", "--epochs", "30", "--set", "inversion.warmup=5", "--set", "inversion.max_retries=0"]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.config import DataConfig
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.datasets.write import write_subset
 from hardness.studies.export.run import locate_data
 from tests.sources import write_npz, write_table

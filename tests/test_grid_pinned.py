@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from hardness.config import load_config
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.identifiers import BASELINE
-from hardness.studies.identify.identification import (
+from hardness.identifiers.identify import (
     group_shared_fits,
     identify_together,
     threshold_identification,

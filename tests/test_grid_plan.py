@@ -3,8 +3,8 @@
 import torch
 
 from hardness.config import load_config
-from hardness.resources import grid_models
-from hardness.splits import build_train_masks
+from hardness.engine.resources import grid_models
+from hardness.studies.imbalance.splits import build_train_masks
 from hardness.studies.imbalance.grid import (
     Cell,
     estimate_work,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hardness.config import InversionConfig
-from hardness.manifolds import (
+from hardness.engine.radii import (
     compute_class_sums,
     compute_inversion_epochs,
     compute_inverted_now,

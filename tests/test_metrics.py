@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from hardness.metrics import compute_class_accuracy, compute_classification_metrics
+from hardness.studies.common.metrics import compute_class_accuracy, compute_classification_metrics
 
 
 def test_hand_computed_example():

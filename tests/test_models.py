@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hardness.config import ModelConfig
-from hardness.models import build_ensemble, build_module, copy_into_module, layer_sizes
+from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module, layer_sizes
 
 
 def test_layer_sizes_follow_width_and_depth():

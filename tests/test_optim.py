@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hardness.config import TrainConfig
-from hardness.optim import SGD, Adam, build_optimizer
+from hardness.engine.optim import SGD, Adam, build_optimizer
 
 K, STEPS = 3, 6
 SHAPES = [(K, 4, 5), (K, 4)]

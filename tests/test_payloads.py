@@ -5,8 +5,8 @@ import math
 import pytest
 from mlflow.utils import validation
 
-from hardness.payloads import BatchLimits, RunPayload, curve_stride, plan_batches, series_points, thin_curve
-from hardness.tracking import BATCH_LIMITS
+from hardness.tracking.payloads import BatchLimits, RunPayload, curve_stride, plan_batches, series_points, thin_curve
+from hardness.tracking.tracker import BATCH_LIMITS
 
 MLFLOW = BatchLimits(metrics=1000, params_tags=100, entities=1000)
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from hardness.config import load_config
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.identifiers.stragglers import find_stragglers
-from hardness.seeds import derive_model_seeds
+from hardness.engine.seeds import derive_model_seeds
 
 PINNED = {
     60: {"inversion_epoch": [[25] * 10, [25] * 7 + [-1, 25, 25], [25] * 7 + [-1, 25, 25]],

@@ -14,16 +14,16 @@ from typer.testing import CliRunner
 from hardness.cli import app
 from hardness.config import load_config
 from hardness.errors import UserError
-from hardness.resources import FitShape, check_memory, estimate_fit_bytes, parse_cgroup, parse_meminfo
+from hardness.engine.resources import FitShape, check_memory, estimate_fit_bytes, parse_cgroup, parse_meminfo
 
 runner = CliRunner()
 
 MEASURE = """
 import os, sys, threading, time, torch
 from hardness.config import load_config
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.identifiers.stragglers import watch_training
-from hardness.seeds import derive_model_seeds
+from hardness.engine.seeds import derive_model_seeds
 torch.set_num_threads(1)
 config = load_config(None, sys.argv[1:])
 dataset = load_dataset(config.data, 0)
@@ -89,7 +89,7 @@ def test_check_names_the_estimate_and_the_available_memory():
 
 
 def test_a_huge_request_is_refused_before_any_run(tracking_uri, monkeypatch):
-    monkeypatch.setattr("hardness.resources.read_available_bytes", lambda device: 8 * 2 ** 30)
+    monkeypatch.setattr("hardness.engine.resources.read_available_bytes", lambda device: 8 * 2 ** 30)
     started = time.monotonic()
     result = runner.invoke(app, ["run", "--seeds", "100000", "--tracking-uri", tracking_uri, "--experiment", "huge",
                                  "--json"])

@@ -12,9 +12,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from hardness.cli import app
-from hardness.heartbeat import Heartbeat, is_stale, last_seen_ms
+from hardness.tracking.heartbeat import Heartbeat, is_stale, last_seen_ms
 from hardness.studies.runs.status import build_run_table, format_age, select_shown
-from hardness.tracking import Tracker
+from hardness.tracking.tracker import Tracker
 from tests.processes import LONG_RUN, start, wait_for_run
 
 runner = CliRunner()

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.config import load_config
-from hardness.data import Dataset, load_dataset
+from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.studies.search.run import run_search
-from hardness.seeds import derive_model_seeds
+from hardness.engine.seeds import derive_model_seeds
 from hardness.identifiers.stragglers import find_stragglers
 from hardness.identifiers import get_identifier
 from hardness.studies.search.objective import SearchProblem, flag_fraction, objective, score_gaps

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from hardness.config import load_config
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from hardness.identifiers import shared
-from hardness.studies.identify.identification import (
+from hardness.identifiers.identify import (
     group_shared_fits,
     identify,
     identify_together,

@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hardness.interrupts import deferred_signals, exit_on_stop_signals, immediate_signals
-from hardness.tracking import Tracker
+from hardness.tracking.tracker import Tracker
 from tests.processes import LONG_RUN, start, wait_for_run
 
 

@@ -9,10 +9,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.cli import app
 from hardness.config import DataConfig
-from hardness.data import load_dataset
+from hardness.datasets.prepare import load_dataset
 from tests.sources import CLASSES, write_imagefolder, write_npz, write_table
 
 runner = CliRunner()
@@ -79,7 +79,7 @@ def test_own_data_goes_through_run_identify_export_and_report(tmp_path, tracking
 
 
 def test_threads_default_to_the_cores_available(tmp_path, tracking_uri, monkeypatch):
-    monkeypatch.setattr("hardness.threads.available_cores", lambda: 3)
+    monkeypatch.setattr("hardness.engine.threads.available_cores", lambda: 3)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     summary = _invoke("run", "--subset-size", "60", "--epochs", "30", "--seeds", "1", "--tracking-uri", tracking_uri)
     assert MlflowClient(tracking_uri).get_run(summary["parent_run_id"]).data.tags[schema.THREADS] == "3"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hardness import threads
+from hardness.engine import threads
 from hardness.config import load_config
 from hardness.errors import UserError
 
@@ -54,7 +54,7 @@ def test_set_threads_prefers_the_request_then_the_environment_then_the_default(m
 
 
 def test_threads_config_is_positive_and_not_part_of_resume_keys():
-    from hardness.session import resume_key
+    from hardness.studies.common.session import resume_key
 
     assert load_config(None, ["train.threads=4"]).train.threads == 4
     with pytest.raises(UserError, match="train.threads"):

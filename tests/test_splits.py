@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hardness.splits import build_train_masks, compute_imbalance_split
+from hardness.studies.imbalance.splits import build_train_masks, compute_imbalance_split
 
 HARD = torch.zeros(50, dtype=torch.bool)
 HARD[::5] = True  # 10 hard, 40 easy, interleaved

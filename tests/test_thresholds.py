@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hardness.thresholds import (apply_threshold, count_per_class, flag_like, flag_quantile, flag_top_k,
+from hardness.identifiers.thresholds import (apply_threshold, count_per_class, flag_like, flag_quantile, flag_top_k,
                                  flag_top_k_per_class)
 
 SCORES = torch.tensor([0.1, 0.9, 0.5, 0.9, 0.3, 0.7])

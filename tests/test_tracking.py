@@ -14,7 +14,7 @@ import pytest
 
 from hardness import __version__
 from hardness.errors import HardnessError
-from hardness.tracking import Tracker, check_reachable, package_commit, resolve_tracking_uri, tracking_tags
+from hardness.tracking.tracker import Tracker, check_reachable, package_commit, resolve_tracking_uri, tracking_tags
 
 
 def _db(uri: str) -> Path:
@@ -302,7 +302,7 @@ def test_commit_tag_ignores_the_working_directorys_repository(monkeypatch, tmp_p
 
 def test_commit_of_an_installed_package_comes_from_pips_record(monkeypatch):
     """Without a source checkout (a wheel or VCS install), the commit pip recorded in direct_url.json is used."""
-    import hardness.tracking as tracking
+    import hardness.tracking.tracker as tracking
 
     class Installed:
         def read_text(self, name):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from hardness import schema
-from hardness.payloads import RunPayload
-from hardness.tracking import Tracker
-from hardness.writer import Abandoned, RunWriter
+from hardness.tracking import schema
+from hardness.tracking.payloads import RunPayload
+from hardness.tracking.tracker import Tracker
+from hardness.tracking.writer import Abandoned, RunWriter
 
 
 @pytest.fixture

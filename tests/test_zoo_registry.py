@@ -8,7 +8,7 @@ import torch
 from hardness.catalogue import IDENTIFIER_ENTRIES, IDENTIFIERS
 from hardness.config import ThresholdConfig, load_config
 from hardness.errors import UserError
-from hardness.hardsets import METHODS, check_threshold, compute_hard_sets
+from hardness.identifiers.hardsets import METHODS, check_threshold, compute_hard_sets
 from hardness.identifiers import REGISTRY, Identification, gives_scores, gives_set
 from hardness.identifiers.base import KINDS
 

@@ -1,5 +1,5 @@
 """Dataset sources: one reader per name of `data.name` (the built-in datasets and the formats of a user's own data),
-each returning the samples as read (RawData); hardness.data prepares them. torchvision, scikit-learn, pandas and PIL
+each returning the samples as read (RawData); hardness.datasets.prepare prepares them. torchvision, scikit-learn, pandas and PIL
 are imported only when their source is read."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def readers() -> dict[str, Callable[[DataConfig], RawData]]:
 
 def read_source(config: DataConfig) -> RawData:
     """The samples of `config.name` as read, their features finite; a user's own data with two samples in every class
-    (a built-in dataset's classes are judged after the subset is drawn, hardness.checks)."""
+    (a built-in dataset's classes are judged after the subset is drawn, hardness.studies.common.checks)."""
     raw = readers()[config.name](config)
     where = f"the {config.name} data in {Path(config.path)}" if config.name in SOURCES else config.name
     check_finite(raw, where)

@@ -21,8 +21,8 @@ from hardness.config import ModelConfig, TrainConfig
 from hardness.engine.kernels import Inputs, Kernels, prepare_inputs
 from hardness.engine.observations import HEAVY, PassObserver, check_observations
 from hardness.engine.passes import compute_active_ranges, run_minibatch_epoch, run_pass
-from hardness.models import Ensemble
-from hardness.optim import build_optimizer
+from hardness.engine.ensemble import Ensemble
+from hardness.engine.optim import build_optimizer
 
 
 @dataclass(frozen=True)

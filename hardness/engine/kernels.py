@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hardness.models import Ensemble
+from hardness.engine.ensemble import Ensemble
 
 
 FAST_TANH_DEVICES = ("cpu",)

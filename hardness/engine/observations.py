@@ -21,8 +21,8 @@ from functools import cached_property
 import torch
 
 from hardness.engine.kernels import Inputs, Kernels, Softmax
-from hardness.manifolds import compute_radii_from_sums
-from hardness.models import Ensemble
+from hardness.engine.radii import compute_radii_from_sums
+from hardness.engine.ensemble import Ensemble
 
 PER_SAMPLE = ("correct", "margin", "true_prob", "loss", "grad_norm")
 PER_CLASS = ("radii",)

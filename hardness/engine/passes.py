@@ -11,7 +11,7 @@ import torch
 
 from hardness.engine.kernels import Inputs, Kernels
 from hardness.engine.observations import PassObserver
-from hardness.models import Ensemble
+from hardness.engine.ensemble import Ensemble
 
 
 def compute_batch_order(train_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

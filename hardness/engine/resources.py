@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from hardness.config import Config, ModelConfig, TrainConfig
-from hardness.data import Dataset
-from hardness.devices import resolve_device
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import resolve_device
 from hardness.errors import UserError
 
 FLOAT = 4

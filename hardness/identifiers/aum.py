@@ -4,13 +4,13 @@ the score is -AUM (higher = harder: mislabeled samples keep a negative margin wh
 
 Choices: T = E, the models after epochs 1..E, observed on all samples (the paper records the margin of each training
 step's forward pass; in full-batch training that pass sees the weights after t - 1 steps, so ours is shifted by one
-step). No threshold samples: thresholding is separate (hardness.thresholds), as for every score identifier.
+step). No threshold samples: thresholding is separate (hardness.identifiers.thresholds), as for every score identifier.
 """
 
 from __future__ import annotations
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import register
 from hardness.identifiers.dynamics import identified, training_epochs
 from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments

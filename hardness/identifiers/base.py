@@ -5,7 +5,7 @@ flags samples itself; "both": it gives scores and its own set, `threshold.method
 `observes` / `cost` / `reference` it documents (hardness.catalogue repeats them torch-free for the CLI); it is
 registered with `@register` and `identify` trains what it needs with the ensemble engine. This registry is the
 only place that knows which identifier is which kind and which one is the baseline the others are compared with
-(the stragglers). Thresholding scores into sets is a separate step (hardness.thresholds, hardness.hardsets), so a
+(the stragglers). Thresholding scores into sets is a separate step (hardness.identifiers.thresholds, hardness.identifiers.hardsets), so a
 search can re-threshold without retraining.
 """
 
@@ -17,10 +17,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
-from hardness import schema
-from hardness.data import Dataset
+from hardness.tracking import schema
+from hardness.datasets.prepare import Dataset
 from hardness.errors import HardnessError
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 IdentifierKind = Literal["scores", "set", "both"]
 KINDS: dict[str, tuple[bool, bool]] = {"scores": (True, False), "set": (False, True), "both": (True, True)}

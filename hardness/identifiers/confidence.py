@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.divergence import DIVERGED
+from hardness.datasets.prepare import Dataset
+from hardness.engine.divergence import DIVERGED
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Trained
 from hardness.identifiers.outputs import read_final_logits

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import identified
 from hardness.identifiers.outputs import compute_final_logits
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 def compute_folds(labels: torch.Tensor, model_seeds: list[int], folds: int) -> torch.Tensor:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Moments, identified, track_moments, training_epochs
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 _REFERENCE = "Swayamdipta et al., 2020, Dataset Cartography (EMNLP)"
 

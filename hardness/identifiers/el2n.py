@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Latest, Observe, early_epoch, identified, train_observed
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 def score_el2n(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

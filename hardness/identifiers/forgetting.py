@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Observe, Trained, flat_rows, identified, training_epochs
 from hardness.identifiers.shared import FitPlan, PlannedIdentifier

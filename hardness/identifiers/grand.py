@@ -11,10 +11,10 @@ GraNd's approximation through the output error), hence 20. Each of the K seeds k
 from __future__ import annotations
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import early_epoch, identified, track_moments
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 @register

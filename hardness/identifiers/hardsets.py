@@ -15,7 +15,7 @@ import torch
 from hardness.config import ThresholdConfig
 from hardness.errors import HardnessError, UserError
 from hardness.identifiers.base import REGISTRY, Identification, gives_scores, gives_set
-from hardness.thresholds import flag_like, flag_quantile, flag_top_k, flag_top_k_per_class
+from hardness.identifiers.thresholds import flag_like, flag_quantile, flag_top_k, flag_top_k_per_class
 
 Method = Callable[[Identification, torch.Tensor, int, ThresholdConfig, torch.Tensor | None], torch.Tensor]
 """method(identification, labels [N], n_classes, threshold, reference [K, N] or None) -> hard masks [K, N]."""

@@ -14,14 +14,14 @@ import pandas as pd
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.devices import place, to_cpu
-from hardness.divergence import diverged_of
-from hardness.hardsets import compute_hard_sets
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import place, to_cpu
+from hardness.engine.divergence import diverged_of
+from hardness.identifiers.hardsets import compute_hard_sets
 from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
 from hardness.identifiers.shared import PlannedIdentifier, fit_plans
-from hardness.progress import Progress
-from hardness.seeds import FRESH_STREAM, derive_model_seeds
+from hardness.engine.progress import Progress
+from hardness.engine.seeds import FRESH_STREAM, derive_model_seeds
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from hardness.config import InversionConfig
-from hardness.manifolds import compute_inversion_epochs
+from hardness.engine.radii import compute_inversion_epochs
 
 
 class CorrectnessHistory:

@@ -9,7 +9,7 @@ learned late (the loss-based analogue of AUM). The common baseline of the hardne
 from __future__ import annotations
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import register
 from hardness.identifiers.dynamics import identified, training_epochs
 from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments

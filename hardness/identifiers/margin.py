@@ -8,7 +8,7 @@ The per-epoch quantity of AUM (Pleiss et al., 2020), read once at the end instea
 from __future__ import annotations
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import register
 from hardness.identifiers.dynamics import identified
 from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.dynamics import Trained, train_observed
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 def compute_final_logits(dataset: Dataset, config: Config, model_seeds: list[int], *,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Latest, Observe, identified, train_observed
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 def to_unit_sphere(latent: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.engine import Hook
 from hardness.identifiers.base import Identification
 from hardness.identifiers.dynamics import Moments, Observe, Trained, train_observed
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 @dataclass(frozen=True)

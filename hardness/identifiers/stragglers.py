@@ -1,9 +1,9 @@
 """Stragglers (SPEC section 4): samples a model still misclassifies when their class's radius inverts.
 
 Training records each model's radius curves and a compact correctness history (`InversionWatcher`, an engine
-hook that also decides early stopping); `hardness.inversion.derive_stragglers` then turns each recorded attempt
+hook that also decides early stopping); `hardness.identifiers.inversion.derive_stragglers` then turns each recorded attempt
 into inversion epochs and straggler sets, the same function the search applies offline. A model whose training
-diverges is stopped and left out: no inversion epochs, no stragglers, no retries (`hardness.divergence`).
+diverges is stopped and left out: no inversion epochs, no stragglers, no retries (`hardness.engine.divergence`).
 
 Retries (classes that never invert within the budget), bounded by `inversion.max_retries`:
 - "own" mode: the models with a missing class train again from a fresh initialisation, watching only the missing
@@ -20,15 +20,15 @@ from dataclasses import dataclass
 import torch
 
 from hardness.config import Config, InversionConfig
-from hardness.data import Dataset
-from hardness.divergence import DIVERGED, DivergenceGuard
+from hardness.datasets.prepare import Dataset
+from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine import Engine, EpochState, Hook
 from hardness.identifiers.base import Identification, register
-from hardness.inversion import CorrectnessHistory, StragglerSets, derive_stragglers
-from hardness.manifolds import compute_inverted_now, is_check_epoch
-from hardness.models import build_ensemble
-from hardness.progress import Progress
-from hardness.seeds import RETRY_STREAM, derive_model_seeds
+from hardness.identifiers.inversion import CorrectnessHistory, StragglerSets, derive_stragglers
+from hardness.engine.radii import compute_inverted_now, is_check_epoch
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.progress import Progress
+from hardness.engine.seeds import RETRY_STREAM, derive_model_seeds
 
 
 class InversionWatcher(Hook):

@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Moments, Observe, identified, train_observed
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 
 
 def compute_checkpoints(epochs: int, count: int) -> tuple[int, ...]:

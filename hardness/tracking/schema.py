@@ -148,7 +148,7 @@ BASELINE_IDENTIFIER = "stragglers"
 """The identifier every other is compared with; the registry exposes it as hardness.identifiers.BASELINE and readers
 that must not import torch (the report) use this name."""
 
-# --- divergence and training loss (hardness.divergence) ------------------------------------------------
+# --- divergence and training loss (hardness.engine.divergence) ------------------------------------------------
 DIVERGED = "hardness.diverged"
 """Tag on per-model runs: "true" when the model's training diverged (it is left out of every summary)."""
 DIVERGED_COUNT = "diverged"
@@ -158,7 +158,7 @@ LOSS = "loss"
 LOSS_MEAN = "loss/mean"
 """Training loss per epoch: of one model on its run, the mean over the models that did not diverge on the parent."""
 
-# --- liveness (hardness.heartbeat) and shared runs ------------------------------------------------------
+# --- liveness (hardness.tracking.heartbeat) and shared runs ------------------------------------------------------
 HEARTBEAT = "hardness.heartbeat"
 """Tag on every open run: epoch milliseconds of its last heartbeat (a RUNNING run not seen for long is stale)."""
 STALE = "hardness.stale"

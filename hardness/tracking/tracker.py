@@ -35,14 +35,15 @@ from mlflow.utils.validation import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from hardness import __version__, schema
+from hardness import __version__
+from hardness.tracking import schema
 from hardness.errors import EnvironmentProblem, UserError
-from hardness.heartbeat import Heartbeat, is_stale
+from hardness.tracking.heartbeat import Heartbeat, is_stale
 from hardness.interrupts import deferred_signals
-from hardness.payloads import BatchLimits, RunPayload, plan_batches, series_points
+from hardness.tracking.payloads import BatchLimits, RunPayload, plan_batches, series_points
 from hardness.redaction import redact, redact_url
-from hardness.stores import check_reachable, check_sqlite_store
-from hardness.writer import Abandoned, RunWriter
+from hardness.tracking.stores import check_reachable, check_sqlite_store
+from hardness.tracking.writer import Abandoned, RunWriter
 
 try:
     import fcntl

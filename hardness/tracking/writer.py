@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from types import TracebackType
 
-from hardness.payloads import RunPayload
+from hardness.tracking.payloads import RunPayload
 
 ABANDON_WAIT_S = 10.0
 

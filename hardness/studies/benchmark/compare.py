@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hardness.comparisons import (correlate_with_error, hard_counts_per_class, overlap_matrix, paired_difference_test,
+from hardness.studies.benchmark.comparisons import (correlate_with_error, hard_counts_per_class, overlap_matrix, paired_difference_test,
                                   paired_overlap, stability)
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.devices import place
-from hardness.divergence import DivergenceGuard
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import place
+from hardness.engine.divergence import DivergenceGuard
 from hardness.errors import HardnessError
 from hardness.engine import Engine
-from hardness.metrics import compute_class_accuracy
-from hardness.models import build_ensemble
-from hardness.seeds import ERROR_STREAM, derive_model_seeds
+from hardness.studies.common.metrics import compute_class_accuracy
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.seeds import ERROR_STREAM, derive_model_seeds
 
 
 def build_error_train_mask(config: Config, n: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from hardness.thresholds import count_per_class
+from hardness.identifiers.thresholds import count_per_class
 
 MEASURES = ("overlap", "jaccard")
 

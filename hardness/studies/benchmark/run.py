@@ -3,7 +3,7 @@
 Run layout: a benchmark parent run; under it one grid run per identifier (itself the parent of that
 identifier's cell runs); the comparison tables and the headline land on the benchmark parent. Rerunning
 the same config resumes: finished cells are skipped. The identifications and every grid's units run where
-config.executor says (hardness.executors), all submitted before the first is logged; identifiers that read the same
+config.executor says (hardness.studies.common.executors), all submitted before the first is logged; identifiers that read the same
 training (confidence and energy with the same seeds) are identified from one fit.
 """
 
@@ -14,22 +14,22 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config
-from hardness.data import Dataset, load_dataset
-from hardness.divergence import report_diverged
-from hardness.executors import open_executor, parallel_fits
-from hardness.hardsets import check_threshold
+from hardness.datasets.prepare import Dataset, load_dataset
+from hardness.engine.divergence import report_diverged
+from hardness.studies.common.executors import open_executor, parallel_fits
+from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
-from hardness.progress import Progress, staged
-from hardness.resources import grid_models, require_memory
-from hardness.session import Session, open_session, resume_key
+from hardness.engine.progress import Progress, staged
+from hardness.engine.resources import grid_models, require_memory
+from hardness.studies.common.session import Session, open_session, resume_key
 from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
                                                 build_overlap_tables, compute_class_error_rates)
-from hardness.studies.identify.identification import (HardSets, group_shared_fits, identify_together,
+from hardness.identifiers.identify import (HardSets, group_shared_fits, identify_together,
                                                        threshold_identification)
 from hardness.studies.imbalance.run import finish_grid, submit_grid
-from hardness.tables import build_score_table
+from hardness.studies.common.tables import build_score_table
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.datasets.raw import MIN_CLASS_SIZE
 from hardness.errors import UserError
 

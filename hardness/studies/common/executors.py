@@ -16,8 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 from hardness.config import ExecutorConfig
 from hardness.errors import EnvironmentProblem
-from hardness.progress import Progress
-from hardness.threads import available_cores
+from hardness.engine.progress import Progress
+from hardness.engine.threads import available_cores
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -104,7 +104,7 @@ class DaskExecutor:
 
 def run_unit(function: Callable[..., R], unit: Any, threads: int, **shared: Any) -> R:
     """One unit on a Dask worker: torch with `threads` threads (one per worker by default), no progress bar."""
-    from hardness.threads import set_threads
+    from hardness.engine.threads import set_threads
 
     set_threads(threads)
     return function(unit, progress=None, **shared)

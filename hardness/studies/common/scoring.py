@@ -1,14 +1,14 @@
 """How well an identifier's scores rank the flipped labels first (pure): AUROC and AUPRC per seed.
 
 A set-only identifier ranks by its 0/1 hard mask. With nothing flipped (or everything) the measures do not exist and
-nothing is returned, like the recall and precision of `hardness.metrics.score_label_noise`.
+nothing is returned, like the recall and precision of `hardness.studies.common.metrics.score_label_noise`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from hardness import schema
+from hardness.tracking import schema
 
 
 def ranking_scores(scores: torch.Tensor | None, hard: torch.Tensor | None) -> torch.Tensor:

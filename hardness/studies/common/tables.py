@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 
 
 def build_sample_table(dataset: Dataset, positions: torch.Tensor | None = None) -> pd.DataFrame:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pandas as pd
 
 from hardness.config import Config
-from hardness.divergence import report_diverged
+from hardness.engine.divergence import report_diverged
 from hardness.identifiers import BASELINE
-from hardness.progress import Progress, staged
+from hardness.engine.progress import Progress, staged
 from hardness.studies.detect.inject import Injection
-from hardness.studies.detect.scoring import build_detection_rows
-from hardness.studies.identify.identification import HardSets, identify, threshold_identification
+from hardness.studies.detect.measures import build_detection_rows
+from hardness.identifiers.identify import HardSets, identify, threshold_identification
 
 
 def evaluate_injection(injection: Injection, config: Config, names: list[str], *,

@@ -1,7 +1,7 @@
 """Inject hardness into known samples of a prepared dataset: the injected dataset and which samples were changed.
 
 Each type changes exactly round(rate * N) samples, the same ones for the same (seed, type, rate):
-- uniform: the label flips to a uniformly random other class (hardness.data's label noise);
+- uniform: the label flips to a uniformly random other class (hardness.datasets.prepare's label noise);
 - asymmetric: class c flips to c + 1 mod C (a fixed confusion, as in the noisy-label literature's pair flips);
 - adjacent: instance-dependent flips: each sample's most confusable other class, by the out-of-fold softmax of a
   reference ensemble, is its new label, and it is chosen with probability proportional to that class's probability
@@ -11,7 +11,7 @@ Each type changes exactly round(rate * N) samples, the same ones for the same (s
 - ood_digits: the image is replaced by one of scikit-learn's 8 x 8 digits upscaled into the image's centre, as
   MNIST draws its digits (any image dataset but the digits themselves); the label is kept.
 Image changes happen in pixel space and the whole subset is then standardised again with its own statistics, as
-hardness.data would have prepared it had those pixels been in the files (images.py). Pure: no training, no I/O.
+hardness.datasets.prepare would have prepared it had those pixels been in the files (images.py). Pure: no training, no I/O.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from hardness.catalogue import INJECTION_TYPES
-from hardness.data import Dataset, compute_label_noise
+from hardness.datasets.prepare import Dataset, compute_label_noise
 from hardness.errors import UserError
-from hardness.seeds import INJECT_STREAM
-from hardness.studies.detect.images import frame_digits, load_digit_images, shift_and_shrink, standardise, to_pixels
+from hardness.engine.seeds import INJECT_STREAM
+from hardness.studies.detect.pixels import frame_digits, load_digit_images, shift_and_shrink, standardise, to_pixels
 
 IMAGE_TYPES = ("atypical", "ood_noise", "ood_digits")
 """Types that change images: the dataset's samples must be images, standardised as a whole."""

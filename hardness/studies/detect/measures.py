@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from hardness import schema
-from hardness.studies.identify.noise import ranking_scores
+from hardness.tracking import schema
+from hardness.studies.common.scoring import ranking_scores
 
 
 def precision_at_count(scores: torch.Tensor, truth: torch.Tensor, count: int) -> float:

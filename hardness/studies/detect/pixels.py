@@ -4,7 +4,7 @@ transforms the injections use. Pure: tensors in, tensors out.
 Images are prepared by one scalar affine map (the subset's mean and std, SPEC section 1), so `to_pixels` maps the
 subset's smallest feature to 0 and its largest to 1: the subset's own pixel range, affinely. Standardising with the
 subset's statistics forgets any affine map, so pixels changed in that space and standardised again give exactly what
-hardness.data would prepare from the changed images. Images standardised feature by feature have no such pixel space.
+hardness.datasets.prepare would prepare from the changed images. Images standardised feature by feature have no such pixel space.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
 
 
 def standardise(pixels: torch.Tensor) -> torch.Tensor:
-    """Pixels [N, D] -> features standardised with the subset's scalar mean and std, as hardness.data prepares images."""
+    """Pixels [N, D] -> features standardised with the subset's scalar mean and std, as hardness.datasets.prepare prepares images."""
     std, mean = torch.std_mean(pixels, correction=0)
     return (pixels - mean) / std
 

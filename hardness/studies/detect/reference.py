@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.devices import place
-from hardness.divergence import DivergenceGuard, report_diverged
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import place
+from hardness.engine.divergence import DivergenceGuard, report_diverged
 from hardness.engine import Engine
-from hardness.models import build_ensemble
-from hardness.progress import EpochProgress, Progress
-from hardness.seeds import REFERENCE_STREAM, derive_model_seeds
+from hardness.engine.ensemble import build_ensemble
+from hardness.engine.progress import EpochProgress, Progress
+from hardness.engine.seeds import REFERENCE_STREAM, derive_model_seeds
 
 
 def build_fold_masks(n_samples: int, models_per_fold: int, seed: int) -> torch.Tensor:

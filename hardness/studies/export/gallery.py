@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from hardness.data import Dataset
+from hardness.datasets.prepare import Dataset
 from hardness.studies.export.table import Flags, build_export_table, rank_hardest
-from hardness.tables import build_sample_table
+from hardness.studies.common.tables import build_sample_table
 
 PER_CLASS = 8
 """Samples shown per class."""

@@ -1,7 +1,7 @@
 """The export table (pure): one row per sample with each identifier's mean score over seeds and the fraction of
 seeds flagging it (`agreement`), and the ranking of the hardest samples per class. numpy and pandas in and out.
 
-Rows follow the samples table of the run (hardness.tables.build_sample_table); identifiers' verdicts come as masks
+Rows follow the samples table of the run (hardness.studies.common.tables.build_sample_table); identifiers' verdicts come as masks
 [K, N] over the K models kept (not diverged), aligned with those rows.
 """
 

@@ -6,20 +6,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config
-from hardness.divergence import report_diverged
-from hardness.hardsets import check_threshold
+from hardness.engine.divergence import report_diverged
+from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers import get_identifier
-from hardness.metrics import score_label_noise
-from hardness.progress import Progress
-from hardness.resources import require_memory
-from hardness.session import open_session
+from hardness.studies.common.metrics import score_label_noise
+from hardness.engine.progress import Progress
+from hardness.engine.resources import require_memory
+from hardness.studies.common.session import open_session
 from hardness.studies.export.gallery import build_gallery
-from hardness.studies.identify.identification import count_table, identify, threshold_identification
-from hardness.studies.identify.noise import ranking_scores, score_noise_ranking
-from hardness.tables import build_hard_set_table, build_score_table
-from hardness.thresholds import count_per_class
+from hardness.identifiers.identify import count_table, identify, threshold_identification
+from hardness.studies.common.scoring import ranking_scores, score_noise_ranking
+from hardness.studies.common.tables import build_hard_set_table, build_score_table
+from hardness.identifiers.thresholds import count_per_class
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ the same config reopens that parent and skips cells already FINISHED; cells of a
 interrupted have no finished run and are trained again. Hard sets of identification models that diverged get no
 cells; grid models that diverge are left out of their cell's metrics (a cell whose every model diverged is not
 logged), and when every model diverged the run fails (exit 4). The grid's units (grid.plan_units) run where
-config.executor says (hardness.executors); this process alone logs their cells.
+config.executor says (hardness.studies.common.executors); this process alone logs their cells.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hardness import schema
-from hardness.checks import check_grid_sets
+from hardness.tracking import schema
+from hardness.studies.common.checks import check_grid_sets
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.divergence import report_diverged
-from hardness.executors import Executor, open_executor, parallel_fits
+from hardness.datasets.prepare import Dataset
+from hardness.engine.divergence import report_diverged
+from hardness.studies.common.executors import Executor, open_executor, parallel_fits
 from hardness.identifiers import get_identifier
-from hardness.progress import Progress
-from hardness.resources import grid_models, require_memory
-from hardness.session import Session, open_session, resume_key
-from hardness.studies.identify.identification import HardSets, identify_hard_sets
+from hardness.engine.progress import Progress
+from hardness.engine.resources import grid_models, require_memory
+from hardness.studies.common.session import Session, open_session, resume_key
+from hardness.identifiers.identify import HardSets, identify_hard_sets
 from hardness.studies.imbalance.grid import CellResult, GridUnit, build_cells, evaluate_unit, plan_units
-from hardness.tables import build_sample_table
-from hardness.tracking import Tracker
+from hardness.studies.common.tables import build_sample_table
+from hardness.tracking.tracker import Tracker
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hardness import schema
+from hardness.tracking import schema
 
 CONFIDENCE = 0.95
 BASELINE = schema.BASELINE_IDENTIFIER

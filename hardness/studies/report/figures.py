@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.studies.report.aggregate import (ACC, ALL, ALL_RATES, CLASS_ERROR, COUNT_COLUMNS, DETECT_MEASURE, EASY,
                                                HARD, format_p, summarise_search)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.studies.report.aggregate import to_markdown
 
 FOLDERS = {"figure": schema.REPORT_FIGURES, "table": schema.REPORT_TABLES}

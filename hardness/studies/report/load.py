@@ -1,7 +1,7 @@
 """Read tracked runs for the report: pick them, sort them into sections by kind, and turn each study's metrics,
 params and artifacts into the tidy frames `aggregate` and `figures` take.
 
-Every tag key, kind, param, metric and artifact name comes from `hardness.schema`, the names the writers use;
+Every tag key, kind, param, metric and artifact name comes from `hardness.tracking.schema`, the names the writers use;
 run rows are in `Tracker.find_runs`' layout (run_id, status, ..., metrics.*, params.*, tags.*).
 """
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.errors import HardnessError
 from hardness.studies.report.aggregate import CELL_KEYS
-from hardness.tracking import Tracker
+from hardness.tracking.tracker import Tracker
 
 SOURCE_KINDS = [str(kind) for kind in (schema.Kind.STRAGGLERS, schema.Kind.IMBALANCE, schema.Kind.BENCHMARK,
                                        schema.Kind.SEARCH, schema.Kind.DETECT, schema.Kind.IDENTIFY)]
@@ -212,7 +212,7 @@ def load_stragglers(tracker: Tracker, runs: pd.DataFrame, parent: str) -> Stragg
         if wide is None:  # an older or partial run: its metrics still count
             continue
         long = wide.melt(id_vars="epoch", var_name="class", value_name="radius").dropna()
-        # radii.csv columns are class_<c> (hardness.tables.build_radii_table)
+        # radii.csv columns are class_<c> (hardness.studies.common.tables.build_radii_table)
         curves.append(long.assign(seed=seed, **{"class": long["class"].str.removeprefix("class_").astype(int)}))
     row = runs[runs["run_id"] == parent]
     warmup = pd.to_numeric(column(row, param(schema.WARMUP_CONFIG)), errors="coerce").dropna()

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.studies.report import aggregate, figures, load
-from hardness.studies.report.writer import ReportFile, Writer
-from hardness.tracking import Tracker, tracking_tags
+from hardness.studies.report.files import ReportFile, Writer
+from hardness.tracking.tracker import Tracker, tracking_tags
 
-if TYPE_CHECKING:  # hardness.progress imports the engine (torch), which the report never needs
-    from hardness.progress import Progress
+if TYPE_CHECKING:  # hardness.engine.progress imports the engine (torch), which the report never needs
+    from hardness.engine.progress import Progress
 
 OVERLAP_TITLES = {"overlap": "overlap |A ∩ B| / |A|", "jaccard": "Jaccard |A ∩ B| / |A ∪ B|"}
 

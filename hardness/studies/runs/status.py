@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hardness import schema
-from hardness.heartbeat import last_seen_ms
+from hardness.tracking import schema
+from hardness.tracking.heartbeat import last_seen_ms
 
 COLUMNS = ["run_id", "name", "kind", "status", "stale", "age_s", "seen_s", "parent_run_id"]
 

@@ -3,7 +3,7 @@
 Identification runs once per process (`precompute`): score identifiers keep their scores [K, N];
 rule identifiers (the stragglers) keep one full-budget record of radius curves [E+1, K, C] and a compact
 correctness history, so any inversion rule (warm-up, check interval, smoothing, own/last mode) yields its
-straggler sets offline through the same `hardness.inversion.derive_stragglers` that `hardness run` uses.
+straggler sets offline through the same `hardness.identifiers.inversion.derive_stragglers` that `hardness run` uses.
 Retries: the search derives without them (retrying would mean training again per trial): a class that does
 not invert under a trial's rule within the budget contributes no stragglers, and the trial records how many
 classes per model stayed uninverted (user attr `not_inverted`). A trial (`objective`) then suggests a threshold or a rule, derives the K hard
@@ -29,18 +29,18 @@ from typing import Any
 import optuna
 import torch
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config, SearchConfig
-from hardness.data import Dataset
-from hardness.devices import place
-from hardness.divergence import diverged_of, report_diverged
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import place
+from hardness.engine.divergence import diverged_of, report_diverged
 from hardness.errors import HardnessError
 from hardness.identifiers import get_identifier, gives_scores
 from hardness.identifiers.base import RuleIdentifier
-from hardness.progress import Progress
-from hardness.seeds import derive_model_seeds
+from hardness.engine.progress import Progress
+from hardness.engine.seeds import derive_model_seeds
 from hardness.studies.imbalance.grid import Cell, evaluate_cells
-from hardness.thresholds import flag_top_k, flag_top_k_per_class
+from hardness.identifiers.thresholds import flag_top_k, flag_top_k_per_class
 
 OnStep = Callable[[int, float, float], None]
 """on_step(hard_set, gap of that hard set, running mean gap): called after each hard set is evaluated."""

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config, flatten
 from hardness.errors import EnvironmentProblem, UserError
 from hardness.redaction import redact, redact_url

@@ -21,7 +21,7 @@ import optuna
 from hardness.config import Config
 from hardness.errors import ComputationFailed, HardnessError
 from hardness.interrupts import Interrupted, exit_code
-from hardness.progress import Progress
+from hardness.engine.progress import Progress
 from hardness.studies.search.run import SearchSummary, run_search
 
 POLL_S = 0.5

@@ -15,22 +15,22 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hardness import schema
+from hardness.tracking import schema
 from hardness.config import Config
-from hardness.data import Dataset
-from hardness.devices import place, to_cpu
-from hardness.divergence import report_diverged
+from hardness.datasets.prepare import Dataset
+from hardness.engine.devices import place, to_cpu
+from hardness.engine.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
-from hardness.metrics import score_label_noise
-from hardness.payloads import RunPayload, curve_stride, thin_curve
-from hardness.progress import Progress
+from hardness.studies.common.metrics import score_label_noise
+from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
+from hardness.engine.progress import Progress
 from hardness.redaction import redact_url
-from hardness.resources import require_memory
-from hardness.seeds import derive_model_seeds
-from hardness.session import Session, open_session
+from hardness.engine.resources import require_memory
+from hardness.engine.seeds import derive_model_seeds
+from hardness.studies.common.session import Session, open_session
 from hardness.studies.export.gallery import build_gallery
 from hardness.studies.stragglers.figure import build_radii_figure
-from hardness.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
+from hardness.studies.common.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
 
 
 @dataclass(frozen=True)
