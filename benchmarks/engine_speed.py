@@ -31,7 +31,8 @@ from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflop
 from hardness.config import InversionConfig, ModelConfig, TrainConfig
 from hardness.engine.devices import resolve_device
 from hardness.engine import Engine, Hook, flops_per_sample_epoch
-from hardness.engine.radii import compute_inversion_epochs, compute_radii
+from hardness.engine.radii import compute_radii
+from hardness.identifiers.inversion import compute_inversion_epochs
 from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
 
 

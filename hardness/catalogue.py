@@ -1,8 +1,9 @@
 """The names `hardness` accepts for datasets, identifiers, injected hardness and devices, importable without torch.
 
 The CLI shows and completes these names while staying instant, and the config refuses any other before a store
-or a run is opened. The dataset entries are the datasets' facts (hardness.datasets.prepare reads them); IDENTIFIER_ENTRIES (and
-IDENTIFIERS, their names) mirror the identifier registry (hardness.identifiers), which a test keeps equal to it.
+or a run is opened. The dataset entries are the datasets' facts (hardness.datasets.prepare reads them).
+IDENTIFIER_ENTRIES is the one place that says what each identifier is (its kind, what it observes, its cost and its
+reference): the registry (hardness.identifiers) reads it, and a test keeps the two sets of names equal.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ DATASET_NAMES: tuple[str, ...] = (*DATASETS, *SOURCES)
 
 
 class IdentifierEntry(NamedTuple):
-    """What `hardness identifiers` shows of an identifier: its kind (scores, set or both), what it observes, its extra
-    cost per epoch and its reference; the registry's classes carry the same four (a test keeps them equal)."""
+    """What an identifier is: its kind ("scores": thresholds turn its scores into sets; "set": it flags samples
+    itself; "both"), what it observes, its extra cost per epoch and its reference (`hardness identifiers` shows them)."""
 
     kind: str
     observes: str
@@ -93,6 +94,8 @@ IDENTIFIER_ENTRIES: dict[str, IdentifierEntry] = {
                            "Agarwal et al., 2022, Estimating Example Difficulty using Variance of Gradients (CVPR)"),
 }
 IDENTIFIERS: tuple[str, ...] = tuple(sorted(IDENTIFIER_ENTRIES))
+BASELINE_IDENTIFIER = "stragglers"
+"""The identifier every other is compared with (benchmark, `like_stragglers` thresholds, paired tests, the report)."""
 IMAGE_SHAPES: dict[str, tuple[int, int]] = {"digits": (8, 8), "mnist": (28, 28), "fashion-mnist": (28, 28),
                                             "kmnist": (28, 28)}
 """Height x width of the built-in single-channel image datasets (flattened row by row)."""

@@ -293,7 +293,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
            as_json: JsonOption = False) -> None:
     """Optuna search over an identifier's threshold (or inversion rule) for the largest easy-minus-hard gap."""
     from hardness.console import print_json, print_table, progress_bar
-    from hardness.studies.search.run import run_search
+    from hardness.studies.search.workers import launch_search
 
     with reported_errors(as_json):
         resolved = _resolve(config, set_, identifier=identifier, trials=trials, study_trials=study_trials,
@@ -302,7 +302,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
                             data_path=data_path, threads=threads, device=device, tracking_uri=tracking_uri,
                             experiment=experiment)
         with progress_bar("trials", enabled=not as_json) as progress:
-            summary = run_search(resolved, progress=progress)
+            summary = launch_search(resolved, progress=progress)
     if as_json:
         print_json(summary.to_dict())
         return

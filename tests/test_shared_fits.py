@@ -12,7 +12,7 @@ from hardness.identifiers.identify import (
     identify_together,
 )
 
-PLANNED = ["confidence", "energy", "loss", "margin", "aum", "forgetting"]
+PLANNED = ["confidence", "energy", "loss", "margin", "aum", "forgetting", "datamaps", "datamaps_variability", "vog"]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,9 @@ def test_one_fit_gives_every_identification_it_would_give_alone(problem, monkeyp
 
 def test_groups_follow_the_seeds_each_identifier_gets(problem):
     _, config = problem
-    names = ["stragglers", "confidence", "vog", "energy", "margin"]
-    assert group_shared_fits(config, names) == [("stragglers",), ("confidence", "energy", "margin"), ("vog",)]
+    names = ["stragglers", "confidence", "vog", "el2n", "energy", "datamaps", "margin"]
+    assert group_shared_fits(config, names) == [("stragglers",), ("confidence", "vog", "energy", "datamaps", "margin"),
+                                                ("el2n",)]
     shared_init = config.model_copy(update={"identifier": config.identifier.model_copy(update={"init": "shared"})})
     assert group_shared_fits(shared_init, names) == group_shared_fits(config, names)
     assert group_shared_fits(config, ["energy"]) == [("energy",)]

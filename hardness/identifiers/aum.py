@@ -21,11 +21,6 @@ class AreaUnderMargin(PlannedIdentifier):
     """Hardness = minus the margin averaged over training."""
 
     name = "aum"
-    kind = "scores"
-    observes = "margin of every epoch 1..E"
-    cost = "margin every epoch"
-    reference = ("Pleiss et al., 2020, Identifying Mislabeled Data using the Area Under the Margin Ranking "
-                 "(NeurIPS)")
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         return plan_moments(dataset, n_models, "margin", training_epochs(config.train.epochs),

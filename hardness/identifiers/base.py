@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 
-from hardness.tracking import schema
+from hardness import catalogue
 from hardness.datasets.prepare import Dataset
 from hardness.errors import HardnessError
 from hardness.engine.progress import Progress
@@ -25,7 +25,7 @@ from hardness.engine.progress import Progress
 IdentifierKind = Literal["scores", "set", "both"]
 KINDS: dict[str, tuple[bool, bool]] = {"scores": (True, False), "set": (False, True), "both": (True, True)}
 """kind -> (gives scores, gives its own set)."""
-BASELINE = schema.BASELINE_IDENTIFIER
+BASELINE = catalogue.BASELINE_IDENTIFIER
 """The identifier every other is compared with (benchmark, `like_stragglers` thresholds, paired tests)."""
 
 
@@ -41,13 +41,9 @@ class Identification:
 
 
 class Identifier(Protocol):
-    """What every identifier provides."""
+    """What every identifier provides: its name (a key of catalogue.IDENTIFIER_ENTRIES) and its identification."""
 
     name: str
-    kind: IdentifierKind
-    observes: str
-    cost: str
-    reference: str
 
     def identify(self, dataset: Dataset, config: Any, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification: ...
@@ -80,7 +76,8 @@ def get_identifier(name: str) -> Identifier:
 
 def kind_of(name: str) -> IdentifierKind:
     """Whether identifier `name` gives scores (thresholded into sets), sets, or both."""
-    return get_identifier(name).kind
+    get_identifier(name)
+    return catalogue.IDENTIFIER_ENTRIES[name].kind
 
 
 def gives_scores(name: str) -> bool:

@@ -28,10 +28,6 @@ class Confidence(PlannedIdentifier):
     """Hardness = lack of confidence of models trained for the full budget."""
 
     name = "confidence"
-    kind = "scores"
-    observes = "logits of the final model (trained for the whole budget)"
-    cost = "none"
-    reference = "largest logit as confidence (SPEC section 5; Hendrycks & Gimpel, 2017)"
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         variant = config.identifier.confidence_variant

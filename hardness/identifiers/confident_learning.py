@@ -71,11 +71,6 @@ class ConfidentLearning:
     """Hardness = cleanlab's label-quality estimate from cross-validated probabilities, with its label-issue set."""
 
     name = "cleanlab"
-    kind = "both"
-    observes = ("out-of-sample probabilities of identifier.cleanlab_folds-fold cross-validation (K x folds models, "
-                "one ensemble)")
-    cost = "none per epoch; folds x the models"
-    reference = "Northcutt et al., 2021, Confident Learning (JAIR), through the cleanlab library"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

@@ -3,7 +3,8 @@ confidence mu(x) = mean_e p_e(y | x) and variability sigma(x) = std_e p_e(y | x)
 
 Two identifiers: `datamaps` scores -confidence (the paper's "hard-to-learn" region: low confidence), and
 `datamaps_variability` scores variability (its "ambiguous" region). Choices: E epochs of full-budget training on
-all samples, observed on all samples after each epoch (the paper logs each epoch's training predictions).
+all samples, observed on all samples after each epoch (the paper logs each epoch's training predictions). Both are
+planned fits, so a study that runs them trains once for both and the other full-budget dynamics identifiers.
 """
 
 from __future__ import annotations
@@ -12,47 +13,43 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import Moments, identified, track_moments, training_epochs
-from hardness.engine.progress import Progress
-
-_REFERENCE = "Swayamdipta et al., 2020, Dataset Cartography (EMNLP)"
+from hardness.identifiers.base import register
+from hardness.identifiers.dynamics import Moments, identified, training_epochs
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier, plan_moments
 
 
-def track_true_probability(dataset: Dataset, config: Config, model_seeds: list[int], *,
-                           progress: Progress | None = None) -> tuple[Moments, torch.Tensor]:
-    """Moments of the true-class probability over epochs 1..E [K, N], and diverged [K]."""
-    return track_moments(dataset, config, model_seeds, "true_prob", training_epochs(config.train.epochs),
-                         progress=progress)
+class DataMaps(PlannedIdentifier):
+    """Moments of the true-class probability over epochs 1..E [K, N]; `score` reads one of the two statistics."""
+
+    name: str
+
+    @staticmethod
+    def score(moments: Moments) -> torch.Tensor:
+        """Hardness [K, N] from the moments."""
+        raise NotImplementedError
+
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
+        return plan_moments(dataset, n_models, "true_prob", training_epochs(config.train.epochs),
+                            lambda moments, diverged: identified(self.name, self.score(moments), diverged))
 
 
 @register
-class DataMapsConfidence:
+class DataMapsConfidence(DataMaps):
     """Hardness = low mean true-class probability over training (hard to learn)."""
 
     name = "datamaps"
-    kind = "scores"
-    observes = "true-class probability of every epoch 1..E (score: minus its mean)"
-    cost = "true_prob every epoch"
-    reference = f"{_REFERENCE}: confidence"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        moments, diverged = track_true_probability(dataset, config, model_seeds, progress=progress)
-        return identified(self.name, -moments.mean, diverged)
+    @staticmethod
+    def score(moments: Moments) -> torch.Tensor:
+        return -moments.mean
 
 
 @register
-class DataMapsVariability:
+class DataMapsVariability(DataMaps):
     """Hardness = variability of the true-class probability over training (ambiguous)."""
 
     name = "datamaps_variability"
-    kind = "scores"
-    observes = "true-class probability of every epoch 1..E (score: its std)"
-    cost = "true_prob every epoch"
-    reference = f"{_REFERENCE}: variability"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
-        moments, diverged = track_true_probability(dataset, config, model_seeds, progress=progress)
-        return identified(self.name, moments.std, diverged)
+    @staticmethod
+    def score(moments: Moments) -> torch.Tensor:
+        return moments.std

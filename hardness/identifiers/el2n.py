@@ -30,10 +30,6 @@ class EL2N:
     """Hardness = distance of the early softmax output from the one-hot label."""
 
     name = "el2n"
-    kind = "scores"
-    observes = "softmax probabilities at epoch identifier.el2n_epoch (training stops there)"
-    cost = "probs (heavy) at one epoch"
-    reference = "Paul et al., 2021, Deep Learning on a Data Diet (NeurIPS): EL2N"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

@@ -23,10 +23,6 @@ class Energy(PlannedIdentifier):
     """Hardness = energy of models trained for the full budget."""
 
     name = "energy"
-    kind = "scores"
-    observes = "logits of the final model (trained for the whole budget)"
-    cost = "none"
-    reference = "energy score (Liu et al., 2020)"
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         temperature = config.identifier.temperature

@@ -50,11 +50,6 @@ class Forgetting(PlannedIdentifier):
     """Hardness = how often a sample is forgotten during training (never learned: hardest)."""
 
     name = "forgetting"
-    kind = "scores"
-    observes = "correctness of every epoch 1..E"
-    cost = "correct every epoch"
-    reference = ("Toneva et al., 2019, An Empirical Study of Example Forgetting during Deep Neural Network Learning "
-                 "(ICLR)")
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         epochs = training_epochs(config.train.epochs)

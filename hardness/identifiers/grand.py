@@ -22,10 +22,6 @@ class GraNd:
     """Hardness = the early per-sample gradient norm."""
 
     name = "grand"
-    kind = "scores"
-    observes = "per-sample gradient norm at epoch identifier.grand_epoch (training stops there)"
-    cost = "grad_norm at one epoch"
-    reference = "Paul et al., 2021, Deep Learning on a Data Diet (NeurIPS): GraNd"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

@@ -19,7 +19,46 @@ from dataclasses import dataclass
 import torch
 
 from hardness.config import InversionConfig
-from hardness.engine.radii import compute_inversion_epochs
+
+
+def smooth_radii(radii: torch.Tensor, window: int) -> torch.Tensor:
+    """Trailing moving average over epochs (dim 0) of radii [E, ...]; the first window-1 epochs average what exists."""
+    if window == 1:
+        return radii
+    cumulative = torch.cumsum(radii.double(), dim=0)
+    totals = cumulative.clone()
+    totals[window:] -= cumulative[:-window]
+    lengths = torch.clamp(torch.arange(1, len(radii) + 1, device=radii.device), max=window)
+    lengths = lengths.view(-1, *([1] * (radii.dim() - 1)))
+    return (totals / lengths).to(radii.dtype)
+
+
+def is_check_epoch(epoch: int, rule: InversionConfig) -> bool:
+    """Checks happen at warmup + j*check_every for j >= 1 (the first compares with the warm-up's end)."""
+    since = epoch - rule.warmup
+    return since >= rule.check_every and since % rule.check_every == 0
+
+
+def compute_inverted_now(history: torch.Tensor, epoch: int, rule: InversionConfig) -> torch.Tensor:
+    """Bool [...] : radius at `epoch` above radius `check_every` earlier (history [epochs so far, ...], smoothed)."""
+    recent = history[: epoch + 1]
+    smoothed = smooth_radii(recent[-(rule.check_every + rule.smoothing):], rule.smoothing)
+    return smoothed[-1] > smoothed[-1 - rule.check_every]
+
+
+def compute_inversion_epochs(radii: torch.Tensor, rule: InversionConfig) -> torch.Tensor:
+    """First inversion epoch per curve for radii [E+1, ...] (epoch 0 first); -1 where a curve never inverts.
+
+    Built from `compute_inverted_now` at every check epoch, so an online watcher calling that function agrees
+    with this offline pass by construction; NaN radii (a model that stopped) never invert.
+    """
+    epochs = torch.full(radii.shape[1:], -1, dtype=torch.long, device=radii.device)
+    for epoch in range(len(radii)):
+        if is_check_epoch(epoch, rule):
+            fresh = compute_inverted_now(radii, epoch, rule) & (epochs < 0)
+            epochs[fresh] = epoch
+    return epochs
+
 
 
 class CorrectnessHistory:

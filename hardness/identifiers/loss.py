@@ -20,10 +20,6 @@ class Loss(PlannedIdentifier):
     """Hardness = the sample's cross-entropy, at the end of training or averaged over it."""
 
     name = "loss"
-    kind = "scores"
-    observes = ("per-sample cross-entropy of the final model (mean over epochs 1..E with identifier.loss_average)")
-    cost = "loss at the last epoch (every epoch when averaged)"
-    reference = "per-sample training loss, the common baseline (e.g. Arpit et al., 2017)"
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         average = config.identifier.loss_average

@@ -19,10 +19,6 @@ class Margin(PlannedIdentifier):
     """Hardness = a small (or negative) true-class margin of the final model."""
 
     name = "margin"
-    kind = "scores"
-    observes = "true-class logit minus the largest other logit of the final model"
-    cost = "margin at the last epoch"
-    reference = "logit margin, AUM's per-epoch quantity (Pleiss et al., 2020)"
 
     def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         return plan_moments(dataset, n_models, "margin", (config.train.epochs,),

@@ -37,10 +37,6 @@ class Prototypicality:
     """Hardness = distance from the class prototype in the latent layer of the final model."""
 
     name = "prototypicality"
-    kind = "scores"
-    observes = "latent layer of the final model on the unit sphere, distance to its class mean"
-    cost = "latent (heavy) at the last epoch"
-    reference = "Sorscher et al., 2022, Beyond neural scaling laws (NeurIPS): prototype distance"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

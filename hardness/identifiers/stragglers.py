@@ -24,8 +24,8 @@ from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine import Engine, EpochState, Hook
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.inversion import CorrectnessHistory, StragglerSets, derive_stragglers
-from hardness.engine.radii import compute_inverted_now, is_check_epoch
+from hardness.identifiers.inversion import (CorrectnessHistory, StragglerSets, compute_inverted_now, derive_stragglers,
+                                            is_check_epoch)
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.progress import Progress
 from hardness.engine.seeds import RETRY_STREAM, derive_model_seeds
@@ -166,10 +166,6 @@ class Stragglers:
     """Hard set = stragglers at the inversion point of their class's radius."""
 
     name = "stragglers"
-    kind = "set"
-    observes = "radii of the latent layer and per-sample correctness, every epoch"
-    cost = "radii and correct every epoch"
-    reference = "Stragglers at the class-manifold inversion point (SPEC section 4)"
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:

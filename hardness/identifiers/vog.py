@@ -18,8 +18,8 @@ import torch
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.identifiers.base import Identification, register
-from hardness.identifiers.dynamics import Moments, Observe, identified, train_observed
-from hardness.engine.progress import Progress
+from hardness.identifiers.dynamics import Moments, Observe, Trained, identified
+from hardness.identifiers.shared import FitPlan, PlannedIdentifier
 
 
 def compute_checkpoints(epochs: int, count: int) -> tuple[int, ...]:
@@ -42,20 +42,17 @@ def score_vog(gradient_std: torch.Tensor, labels: torch.Tensor, n_classes: int) 
 
 
 @register
-class VarianceOfGradients:
+class VarianceOfGradients(PlannedIdentifier):
     """Hardness = how much the input gradient of the true logit changes over training, within the sample's class."""
 
     name = "vog"
-    kind = "scores"
-    observes = "input gradient of the true-class logit at identifier.vog_checkpoints epochs"
-    cost = "input_grad (heavy) at the checkpoints"
-    reference = "Agarwal et al., 2022, Estimating Example Difficulty using Variance of Gradients (CVPR)"
 
-    def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
-                 progress: Progress | None = None) -> Identification:
+    def plan(self, dataset: Dataset, config: Config, n_models: int) -> FitPlan:
         checkpoints = compute_checkpoints(config.train.epochs, config.identifier.vog_checkpoints)
-        moments = Moments((len(model_seeds), dataset.n_samples, dataset.n_features), device=dataset.x.device)
-        trained = train_observed(dataset, config, model_seeds, [Observe("input_grad", checkpoints, moments)],
-                                 progress=progress)
-        scores = score_vog(moments.std, dataset.y, dataset.n_classes)
-        return identified(self.name, scores, trained.diverged, checkpoints=checkpoints)
+        moments = Moments((n_models, dataset.n_samples, dataset.n_features), device=dataset.x.device)
+
+        def finish(trained: Trained) -> Identification:
+            scores = score_vog(moments.std, dataset.y, dataset.n_classes)
+            return identified(self.name, scores, trained.diverged, checkpoints=checkpoints)
+
+        return FitPlan((Observe("input_grad", checkpoints, moments),), finish)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from hardness import catalogue
+
 
 class Kind(StrEnum):
     """What a run is (tag KIND): one per study, plus `report` for the report's own run."""
@@ -144,9 +146,8 @@ def source_count(section: str) -> str:
     """Metric of the report run: how many runs of a section it read, e.g. 'sources/benchmarks'."""
     return f"sources/{section}"
 
-BASELINE_IDENTIFIER = "stragglers"
-"""The identifier every other is compared with; the registry exposes it as hardness.identifiers.BASELINE and readers
-that must not import torch (the report) use this name."""
+BASELINE_IDENTIFIER = catalogue.BASELINE_IDENTIFIER
+"""Readers find the baseline's tables under this name (hardness.catalogue defines it)."""
 
 # --- divergence and training loss (hardness.engine.divergence) ------------------------------------------------
 DIVERGED = "hardness.diverged"

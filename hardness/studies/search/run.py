@@ -94,12 +94,8 @@ def find_parent_run(tracker: Tracker, study: optuna.Study, key: str, *, created:
 def run_search(config: Config, *, progress: Progress | None = None, pruner: optuna.pruners.BasePruner | None = None,
                callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()) -> SearchSummary:
     """Open (or join) the study, precompute the identification once, run search.trials trials (fewer when the study
-    reaches search.study_trials), log the best; `callbacks` see every trial this process ends. With search.workers
-    > 1, that many worker processes do it instead (workers.py)."""
-    if config.search.workers > 1:
-        from hardness.studies.search.workers import run_workers
-
-        return run_workers(config, progress=progress)
+    reaches search.study_trials), log the best; `callbacks` see every trial this process ends. This process is one worker:
+    `hardness.studies.search.workers.search` starts several when search.workers > 1."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = config.identifier.name
     get_identifier(name)

@@ -27,6 +27,13 @@ from hardness.studies.search.run import SearchSummary, run_search
 POLL_S = 0.5
 
 
+def launch_search(config: Config, *, progress: Progress | None = None) -> SearchSummary:
+    """The search as `hardness search` runs it: in this process, or on search.workers worker processes."""
+    if config.search.workers > 1:
+        return run_workers(config, progress=progress)
+    return run_search(config, progress=progress)
+
+
 def run_workers(config: Config, *, progress: Progress | None = None) -> SearchSummary:
     """Run config.search.workers workers on the study to the end; the summary of the study as the last one saw it,
     with `ran` counting every worker's trials. A worker's HardnessError is raised here (its exit code kept)."""

@@ -6,15 +6,8 @@ import pytest
 import torch
 
 from hardness.config import InversionConfig
-from hardness.engine.radii import (
-    compute_class_sums,
-    compute_inversion_epochs,
-    compute_inverted_now,
-    compute_radii,
-    compute_radii_from_sums,
-    is_check_epoch,
-    smooth_radii,
-)
+from hardness.engine.radii import compute_class_sums, compute_radii, compute_radii_from_sums
+from hardness.identifiers.inversion import compute_inversion_epochs, compute_inverted_now, is_check_epoch, smooth_radii
 
 
 def pairwise_radius(latent: torch.Tensor) -> float:
