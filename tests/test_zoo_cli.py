@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness.catalogue import IDENTIFIERS
+from hardness.catalogue import IDENTIFIER_ENTRIES, IDENTIFIERS
 from hardness.cli import app
 from hardness.identifiers import REGISTRY
 
@@ -33,10 +33,10 @@ def _runs(client):
 def test_identifiers_json_lists_the_registry():
     listed = _invoke("identifiers")
     assert [row["name"] for row in listed] == list(IDENTIFIERS)
+    assert sorted(REGISTRY) == [row["name"] for row in listed]
     for row in listed:
-        cls = REGISTRY[row["name"]]
-        assert (row["kind"], row["observes"], row["cost"], row["reference"]) == \
-            (cls.kind, cls.observes, cls.cost, cls.reference)
+        entry = IDENTIFIER_ENTRIES[row["name"]]
+        assert (row["kind"], row["observes"], row["cost"], row["reference"]) == tuple(entry)
     table = runner.invoke(app, ["identifiers"])
     assert table.exit_code == 0 and "datamaps_variability" in table.stdout
 

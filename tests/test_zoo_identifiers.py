@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hardness.studies.common.scoring import score_ranking
 from hardness.config import load_config
 from hardness.datasets.prepare import load_dataset
 from hardness.engine import EpochState
@@ -212,6 +213,9 @@ def test_planted_flipped_labels_rank_among_the_hardest(flipped, name):
     scores = get_identifier(name).identify(dataset, config, derive_model_seeds(0, 3)).scores
     ranks = scores.argsort(1, descending=True).argsort(1)[:, planted]
     assert bool((ranks < 10).all()), ranks
+    truth = torch.zeros(dataset.n_samples, dtype=torch.bool)
+    truth[planted] = True
+    assert min(score_ranking(row, truth)["auroc"] for row in scores) > 0.95
 
 
 def test_cleanlab_flags_the_planted_flips_itself_from_out_of_fold_probabilities(flipped):

@@ -195,10 +195,14 @@ def detect_metric(measure: str, identifier: str, statistic: str | None = None) -
     return f"{measure}/{identifier}" if statistic is None else f"{measure}/{identifier}/{statistic}"
 
 # --- label noise ranking (hardness identify under data.label_noise) --------------------------------------
-NOISE_AUROC = "noise/auroc"
-NOISE_AUPRC = "noise/auprc"
+def noise_metrics(measures: dict[str, float]) -> dict[str, float]:
+    """Scores against the flipped labels (hardness.studies.common.scoring) as metrics: 'recall' -> 'noise/recall'."""
+    return {f"noise/{measure}": value for measure, value in measures.items()}
+
+
+NOISE_AUROC, NOISE_AUPRC = "noise/auroc", "noise/auprc"
 """Metrics of identify runs: AUROC / AUPRC of each seed's scores against the flipped labels (step = seed), and
-<name>_mean over the seeds."""
+<name>_mean over the seeds; the hard sets' noise/recall, noise/precision and noise/f1 likewise."""
 
 # --- your own data, threads and acting on results (hardness export, the report's gallery) ---------------
 THREADS = "hardness.threads"

@@ -34,11 +34,3 @@ def compute_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, n_cl
     hits.scatter_add_(1, labels.expand_as(predictions), correct)
     return (hits / torch.bincount(labels, minlength=n_classes)).cpu().numpy()
 
-
-def score_label_noise(hard: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
-    """Recall and precision of a hard set [N] against the flipped labels [N] bool (empty when nothing was flipped)."""
-    if not bool(flipped.any()):
-        return {}
-    caught = float((hard & flipped).sum())
-    return {"noise/recall": caught / float(flipped.sum()),
-            "noise/precision": caught / float(hard.sum()) if bool(hard.any()) else float("nan")}

@@ -1,47 +1,28 @@
-"""How well an identifier finds injected samples: pure measures over scores, hard sets and the injected mask.
-
-Ranking: AUROC and average precision (sklearn; AP is the step-wise area, not interpolated), and the precision of
-the m highest scores where m is the number injected (ties at the cut count in proportion, the expectation over tie
-orders). Hard set: the share of the injected samples it holds (recall) and the share of it that is injected
-(precision). Per seed, and for the ensemble of the seeds: the mean score (for a set identifier, the fraction of seeds
+"""How well an identifier finds injected samples, as detect's tables: the measures of
+hardness.studies.common.scoring (AUROC, AUPRC, precision at m = the number injected, the hard set's recall and
+precision) per seed, and for the ensemble of the seeds: the mean score (for a set identifier, the fraction of seeds
 that flag a sample) and the samples flagged by at least half of the seeds.
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from hardness.studies.common.scoring import precision_at_count, ranking_scores, score_hard_set, score_ranking
 from hardness.tracking import schema
-from hardness.studies.common.scoring import ranking_scores
-
-
-def precision_at_count(scores: torch.Tensor, truth: torch.Tensor, count: int) -> float:
-    """Share of injected samples (truth [N] bool) among the `count` highest scores [N]; a tie at the cut counts each
-    tied sample by the share of the tied group that fits above it."""
-    cut = torch.sort(scores, descending=True).values[count - 1]
-    above, tied = scores > cut, scores == cut
-    room = count - int(above.sum())
-    hits = float((above & truth).sum()) + room * float((tied & truth).sum()) / float(tied.sum())
-    return hits / count
 
 
 def score_detection(scores: torch.Tensor, hard: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     """The DETECT_MEASURES of one ranking scores [N] (higher = more likely injected) and hard set [N] bool against the
-    injected mask truth [N] bool (which holds injected and clean samples), plus hard_count."""
-    target, ranking = truth.numpy(), scores.double().numpy()
-    caught = float((hard & truth).sum())
-    return {
-        "auroc": float(roc_auc_score(target, ranking)),
-        "auprc": float(average_precision_score(target, ranking)),
-        "precision_at_m": precision_at_count(scores, truth, int(truth.sum())),
-        "hard_recall": caught / float(truth.sum()),
-        "hard_precision": caught / float(hard.sum()) if bool(hard.any()) else math.nan,
-        "hard_count": float(hard.sum()),
-    }
+    injected mask truth [N] bool, plus hard_count; a measure that does not exist (nothing, or everything, injected)
+    is left out."""
+    measures = score_ranking(scores, truth)
+    if bool(truth.any()):
+        hard_set = score_hard_set(hard, truth)
+        measures |= {"precision_at_m": precision_at_count(scores, truth, int(truth.sum())),
+                     "hard_recall": hard_set["recall"], "hard_precision": hard_set["precision"]}
+    return measures | {"hard_count": float(hard.sum())}
 
 
 def build_detection_rows(scores: torch.Tensor | None, hard: torch.Tensor, kept: torch.Tensor,

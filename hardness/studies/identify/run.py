@@ -11,13 +11,12 @@ from hardness.config import Config
 from hardness.engine.divergence import report_diverged
 from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers import get_identifier
-from hardness.studies.common.metrics import score_label_noise
 from hardness.engine.progress import Progress
 from hardness.engine.resources import require_memory
 from hardness.studies.common.session import open_session
 from hardness.studies.export.gallery import build_gallery
 from hardness.identifiers.identify import count_table, identify, threshold_identification
-from hardness.studies.common.scoring import ranking_scores, score_noise_ranking
+from hardness.studies.common.scoring import ranking_scores, score_hard_set, score_ranking
 from hardness.studies.common.tables import build_hard_set_table, build_score_table
 from hardness.identifiers.thresholds import count_per_class
 
@@ -50,8 +49,8 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
         report_diverged(sets.diverged, f"{name} models")
         seeds, hard_sets = (~sets.diverged).nonzero().flatten().tolist(), sets.kept
         ranking = ranking_scores(identification.scores, identification.hard)
-        noise = pd.DataFrame([{"seed": k, **score_label_noise(row, dataset.is_flipped),
-                               **score_noise_ranking(ranking[k], dataset.is_flipped)}
+        noise = pd.DataFrame([{"seed": k, **schema.noise_metrics(score_hard_set(row, dataset.is_flipped)
+                                                                 | score_ranking(ranking[k], dataset.is_flipped))}
                               for k, row in zip(seeds, hard_sets)])
         for k, row in zip(seeds, hard_sets):
             scores = None if identification.scores is None else identification.scores[k]

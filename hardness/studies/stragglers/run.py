@@ -21,7 +21,7 @@ from hardness.datasets.prepare import Dataset
 from hardness.engine.devices import place, to_cpu
 from hardness.engine.divergence import report_diverged
 from hardness.identifiers.stragglers import StragglerRun, find_stragglers
-from hardness.studies.common.metrics import score_label_noise
+from hardness.studies.common.scoring import score_hard_set
 from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
 from hardness.engine.progress import Progress
 from hardness.redaction import redact_url
@@ -148,7 +148,7 @@ def _model_metrics(dataset: Dataset, run: StragglerRun, k: int) -> dict[str, flo
         if run.inversion_epoch[k, c] >= 0:
             metrics[schema.per_class(schema.INVERSION_EPOCH, c)] = float(run.inversion_epoch[k, c])
             metrics[schema.per_class(schema.INVERSION_ATTEMPT, c)] = float(run.attempt[k, c])
-    metrics.update(score_label_noise(hard, dataset.is_flipped))
+    metrics.update(schema.noise_metrics(score_hard_set(hard, dataset.is_flipped)))
     return metrics
 
 
