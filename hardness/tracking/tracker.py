@@ -1,4 +1,5 @@
-"""The only module that talks to MLflow: resolve the store, then log runs, metrics, series and artifacts.
+"""Talks to MLflow (with hardness.tracking.reader, its read half): resolve the store, then log runs, metrics, series
+and artifacts.
 
 Every call goes through an explicit MlflowClient (no global active run, no `set_tracking_uri`), so
 child runs can be started from any thread and nothing leaks through the environment.
@@ -40,6 +41,7 @@ from hardness.tracking import schema
 from hardness.errors import EnvironmentProblem, UserError
 from hardness.tracking.heartbeat import Heartbeat, is_stale
 from hardness.interrupts import deferred_signals
+from hardness.tracking.reader import RunReader
 from hardness.tracking.payloads import BatchLimits, RunPayload, plan_batches, series_points
 from hardness.redaction import redact, redact_url
 from hardness.tracking.stores import check_reachable, check_sqlite_store
@@ -65,7 +67,6 @@ WRITER_WORKERS = {"server": 4, "local": 1}
 """Threads writing child runs at once. A tracking server works on several requests at once (4 threads: 2.5-2.8x
 faster than one after another); a store in this process spends its time in MLflow's Python (~60 us per metric value),
 so more threads only contend (benchmarks/tracking_speed.py)."""
-_INFO_COLUMNS = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -118,8 +119,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Tracker:
-    """One experiment in one store; every method takes the run id, so runs may be logged from any thread."""
+class Tracker(RunReader):
+    """One experiment in one store; every method takes the run id, so runs may be logged from any thread. The reading
+    methods are RunReader's."""
 
     def __init__(self, uri: str | None, experiment: str, *, must_exist: bool = False):
         self.uri = resolve_tracking_uri(uri)
@@ -261,19 +263,6 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
         self._beat([run_id])
 
-    def has_run(self, run_id: str) -> bool:
-        """Whether `run_id` is a live (not deleted) run of this tracker's experiment."""
-        try:
-            info = self.client.get_run(run_id).info
-        except MlflowException:
-            return False
-        return info.experiment_id == self.experiment_id and info.lifecycle_stage == "active"
-
-    def find_run_by_tag(self, tag: str, value: str) -> str | None:
-        """The newest run of this experiment whose `tag` equals `value`, whatever its status."""
-        runs = self.find_runs(f"tags.`{tag}` = '{value}'")
-        return None if runs.empty else str(runs["run_id"].iloc[0])
-
     @contextmanager
     def run(self, name: str, *, parent_run_id: str | None = None, params: dict | None = None,
             tags: dict | None = None, resume_run_id: str | None = None, worker: str | None = None) -> Iterator[str]:
@@ -334,84 +323,6 @@ class Tracker:
         tags = self.client.get_run(run_id).data.tags
         return not any(key.startswith(schema.WORKER_PREFIX) and value == "running" for key, value in tags.items())
 
-    @contextmanager
-    def resumable_run(self, name: str, key: str, *, parent_run_id: str | None = None, params: dict | None = None,
-                      tags: dict | None = None) -> Iterator[str]:
-        """Like run(), but reopens the newest run carrying resume key `key` instead of starting a new one."""
-        existing = self.find_run_by_tag(schema.RESUME_KEY, key)
-        with self.run(name, parent_run_id=parent_run_id, params=params, tags={**(tags or {}), schema.RESUME_KEY: key},
-                      resume_run_id=existing) as run_id:
-            yield run_id
-
-    def find_runs(self, filter_string: str = "", *, experiment_names: list[str] | None = None,
-                  run_ids: list[str] | None = None) -> pd.DataFrame:
-        """Runs as one row each (run_id, status, ..., metrics.*, params.*, tags.*), newest first."""
-        if run_ids is not None:
-            if not run_ids:
-                return pd.DataFrame(columns=_INFO_COLUMNS)
-            quoted = ", ".join(f"'{r}'" for r in run_ids)
-            wanted = f"attributes.run_id IN ({quoted})"
-            filter_string = f"{filter_string} AND {wanted}" if filter_string else wanted
-        experiment_ids = []
-        for name in experiment_names or [self.experiment_name]:
-            found = self.client.get_experiment_by_name(name)
-            if found is None:
-                raise UserError(f"experiment {name!r} not found in {redact_url(self.uri)}")
-            experiment_ids.append(found.experiment_id)
-        rows, token = [], None
-        while True:
-            page = self.client.search_runs(experiment_ids, filter_string, max_results=1000, page_token=token)
-            rows += [_run_row(run) for run in page]
-            token = page.token
-            if not token:
-                break
-        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_INFO_COLUMNS)
-
-    def load_table(self, run_id: str, artifact_file: str) -> pd.DataFrame:
-        """Read back a CSV artifact written by log_table."""
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = self.client.download_artifacts(run_id, artifact_file, dst_path=tmp)
-            except (MlflowException, OSError) as error:
-                raise UserError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
-            return pd.read_csv(local)
-
-    def load_text(self, run_id: str, artifact_file: str) -> str:
-        """Read back a text artifact (e.g. config.yaml)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = self.client.download_artifacts(run_id, artifact_file, dst_path=tmp)
-            except (MlflowException, OSError) as error:
-                raise UserError(f"run {run_id} has no artifact {artifact_file!r}: {error}") from None
-            return Path(local).read_text(encoding="utf-8")
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """Run `run_id` of any experiment in this store, as a find_runs row plus `experiment` (its experiment's name);
-        a missing or deleted run is a UserError."""
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException:
-            run = None
-        if run is None or run.info.lifecycle_stage != "active":
-            raise UserError(f"run {run_id} not found in {redact_url(self.uri)}: check the run id (hardness runs lists "
-                            f"an experiment's runs)")
-        return {**_run_row(run), "experiment": self.client.get_experiment(run.info.experiment_id).name}
-
-    def finished_runs_by_tag(self, tag: str, parent_run_id: str | None = None) -> dict[str, str]:
-        """{tag value: run id} of FINISHED runs carrying `tag` (children of `parent_run_id` if given); newest wins."""
-        filter_string = "attributes.status = 'FINISHED'"
-        if parent_run_id is not None:
-            filter_string += f" AND tags.`{schema.PARENT_RUN_ID}` = '{parent_run_id}'"
-        runs = self.find_runs(filter_string)
-        column = f"tags.{tag}"
-        if column not in runs:
-            return {}
-        done: dict[str, str] = {}
-        for value, run_id in zip(runs[column], runs["run_id"]):
-            if isinstance(value, str):
-                done.setdefault(value, run_id)
-        return done
-
 
 def _param_values(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Params as MLflow stores them: text, cut to its length limit."""
@@ -426,20 +337,6 @@ def _check(stop: threading.Event | None) -> None:
 
 def _worker_tag(worker: str) -> str:
     return f"{schema.WORKER_PREFIX}{worker}"
-
-
-def _run_row(run: Any) -> dict[str, Any]:
-    """One search_runs row in mlflow.search_runs' column layout."""
-    info = run.info
-    row: dict[str, Any] = {
-        "run_id": info.run_id, "experiment_id": info.experiment_id, "status": info.status,
-        "artifact_uri": info.artifact_uri, "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
-        "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
-    }
-    row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
-    row.update({f"params.{k}": v for k, v in run.data.params.items()})
-    row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
-    return row
 
 
 def tracking_tags() -> dict[str, str]:
