@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -89,25 +89,27 @@ OPTION_FIELDS = {"dataset": "data.name", "subset_size": "data.subset_size", "see
                  "experiment": "tracking.experiment", "identifier": "identifier.name",
                  "identifiers": "benchmark.identifiers", "hard_sets": "imbalance.hard_sets", "inits": "imbalance.inits",
                  "trials": "search.trials", "storage": "search.storage", "study_name": "search.study_name",
-                 "detect_identifiers": "detect.identifiers", "types": "detect.types", "rates": "detect.rates",
+                 "types": "detect.types", "rates": "detect.rates",
                  "executor": "executor.kind", "scheduler": "executor.scheduler", "workers": "executor.workers",
                  "n_workers": "search.workers", "study_trials": "search.study_trials"}
-LISTED_OPTIONS = ("identifiers", "detect_identifiers", "types", "rates")
+LISTED_OPTIONS = ("identifiers", "types", "rates")
 """Options given as comma-separated lists."""
 
 
-def _resolve(config: Optional[Path], set_: Optional[list[str]], **options):
-    """Load the config; options given on the command line override it, then every --set (which wins)."""
+def _resolve(given: dict[str, Any], **fields: str):
+    """Load a command's config from its arguments `given` (its locals()): each option given on the command line
+    overrides its field (OPTION_FIELDS, or `fields` where this command differs), then every --set (which wins)."""
     from hardness.config import load_config
 
     overrides = []
-    for name, value in options.items():
+    for name, field in (OPTION_FIELDS | fields).items():
+        value = given.get(name)
         if value is None:
             continue
         if name in LISTED_OPTIONS:
             value = [part.strip() for part in value.split(",") if part.strip()]
-        overrides.append(f"{OPTION_FIELDS[name]}={json.dumps(str(value) if isinstance(value, Path) else value)}")
-    return load_config(config, [*overrides, *(set_ or [])])
+        overrides.append(f"{field}={json.dumps(str(value) if isinstance(value, Path) else value)}")
+    return load_config(given["config"], [*overrides, *(given["set_"] or [])])
 
 
 @app.command()
@@ -121,9 +123,7 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
     from hardness.studies.stragglers.run import run_stragglers
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, dataset=dataset, subset_size=subset_size, seeds=seeds, seed=seed,
-                            epochs=epochs, data_root=data_root, data_path=data_path, threads=threads, device=device,
-                            tracking_uri=tracking_uri, experiment=experiment)
+        resolved = _resolve(locals())
         with progress_bar("training", enabled=not as_json) as progress:
             summary = run_stragglers(resolved, config_file=config, progress=progress)
     if as_json:
@@ -148,9 +148,7 @@ def identify(config: ConfigArgument = None, identifier: IdentifierOption = None,
     from hardness.studies.identify.run import run_identify
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size, seeds=seeds,
-                            seed=seed, epochs=epochs, data_root=data_root, data_path=data_path, threads=threads,
-                            device=device, tracking_uri=tracking_uri, experiment=experiment)
+        resolved = _resolve(locals())
         with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
             summary = run_identify(resolved, progress=progress)
     if as_json:
@@ -191,10 +189,7 @@ def imbalance(config: ConfigArgument = None, identifier: IdentifierOption = None
     from hardness.studies.imbalance.run import run_imbalance
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, identifier=identifier, dataset=dataset, subset_size=subset_size,
-                            hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
-                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
+        resolved = _resolve(locals())
         with progress_bar("imbalance", enabled=not as_json) as progress:
             summary = run_imbalance(resolved, progress=progress)
     if as_json:
@@ -224,10 +219,7 @@ def benchmark(config: ConfigArgument = None, identifiers: IdentifiersOption = No
     from hardness.studies.benchmark.run import run_benchmark
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, identifiers=identifiers, dataset=dataset, subset_size=subset_size,
-                            hard_sets=hard_sets, inits=inits, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
-                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
+        resolved = _resolve(locals())
         with progress_bar("benchmark", enabled=not as_json) as progress:
             summary = run_benchmark(resolved, progress=progress)
     if as_json:
@@ -261,10 +253,7 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
     from hardness.studies.detect.run import run_detect
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, detect_identifiers=identifiers, types=types, rates=rates, dataset=dataset,
-                            subset_size=subset_size, seeds=seeds, seed=seed, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, device=device, executor=executor, scheduler=scheduler,
-                            workers=workers, tracking_uri=tracking_uri, experiment=experiment)
+        resolved = _resolve(locals(), identifiers="detect.identifiers")
         with progress_bar("detect", enabled=not as_json) as progress:
             summary = run_detect(resolved, progress=progress)
     if as_json:
@@ -296,11 +285,7 @@ def search(config: ConfigArgument = None, identifier: IdentifierOption = None, t
     from hardness.studies.search.workers import launch_search
 
     with reported_errors(as_json):
-        resolved = _resolve(config, set_, identifier=identifier, trials=trials, study_trials=study_trials,
-                            n_workers=n_workers, storage=storage, study_name=study_name,
-                            dataset=dataset, subset_size=subset_size, epochs=epochs, data_root=data_root,
-                            data_path=data_path, threads=threads, device=device, tracking_uri=tracking_uri,
-                            experiment=experiment)
+        resolved = _resolve(locals())
         with progress_bar("trials", enabled=not as_json) as progress:
             summary = launch_search(resolved, progress=progress)
     if as_json:
@@ -327,8 +312,7 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
         if dataset is None and data_path is None and not set_:
             infos = list_datasets(data_root)
         else:
-            infos = [read_dataset_info(_resolve(None, set_, dataset=dataset, data_root=data_root,
-                                               data_path=data_path).data)]
+            infos = [read_dataset_info(_resolve({**locals(), "config": None}).data)]
         frame = pd.DataFrame([vars(info) for info in infos])
     if as_json:
         print_json(frame.to_dict(orient="records"))
