@@ -44,22 +44,47 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator:
             bar.stop()
 
 
-def format_value(value: object) -> str:
-    """Numbers with sensible precision, NaN as a dash."""
-    if isinstance(value, float):
+SIGNIFICANT = 3
+"""Significant digits of a column's largest value; the column's other values get as many decimals."""
+MAX_DECIMALS = 4
+
+
+def column_decimals(values: pd.Series) -> int:
+    """Decimals for a column of floats: whole numbers get none, else enough for SIGNIFICANT digits of the largest
+    magnitude (at most MAX_DECIMALS), so every row of the column has the same precision."""
+    finite = values[np.isfinite(values)]
+    if finite.empty or bool((finite == finite.round()).all()):
+        return 0
+    largest = float(finite.abs().max())
+    return int(min(MAX_DECIMALS, max(0, SIGNIFICANT - 1 - math.floor(math.log10(largest)))))
+
+
+def format_column(values: pd.Series) -> list[str]:
+    """A column's cells: floats with one precision per column (column_decimals), a non-zero value that would show
+    as zero with its own two significant digits, NaN as a dash; anything else as text."""
+    if values.dtype == object and all(isinstance(value, float) or value is None for value in values):
+        values = values.astype(float)  # floats with gaps
+    if not pd.api.types.is_float_dtype(values):
+        return ["-" if isinstance(value, float) and math.isnan(value) else str(value) for value in values]
+    decimals = column_decimals(values.astype(float))
+
+    def cell(value: float) -> str:
         if math.isnan(value):
             return "-"
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
-    return str(value)
+        if value != 0 and round(value, decimals) == 0:
+            return f"{value:.2g}"
+        return f"{value:.{decimals}f}" if abs(value) < 1e4 else f"{value:.0f}"
+
+    return [cell(float(value)) for value in values]
 
 
 def print_table(frame: pd.DataFrame, *, title: str | None = None) -> None:
-    """Print a DataFrame as a rich table."""
+    """Print a DataFrame as a rich table, numbers right-aligned at one precision per column."""
     table = Table(title=title, header_style="bold")
     for column in frame.columns:
         table.add_column(str(column), justify="right")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(format_value(value) for value in row))
+    for row in zip(*(format_column(frame.iloc[:, i]) for i in range(frame.shape[1]))):
+        table.add_row(*row)
     console.print(table)
 
 
