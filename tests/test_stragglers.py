@@ -157,8 +157,12 @@ def test_last_mode_retries_the_whole_model_when_a_class_never_inverts(tiny, monk
     fixed = [27] * 8 + [41, 41]        # the retry: classes 8 and 9 invert at 45 (the model's last inversion)
     train, calls = _planted_training([never, fixed])
     monkeypatch.setattr(stragglers, "watch_training", train)
-    run = find_stragglers(dataset, config, derive_model_seeds(0, 2), seed=0)
+    lines = []
+    run = find_stragglers(dataset, config, derive_model_seeds(0, 2), seed=0,
+                          progress=lambda done, total, status: lines.append(status))
     assert calls == [2, 2]  # both models retried as a whole
+    assert lines[-1] == f"{int((run.inversion_epoch >= 0).sum())}/20 classes inverted after retry 1" \
+        == "20/20 classes inverted after retry 1"  # the progress line ends on what the table shows
     assert run.attempt.tolist() == [[1] * 10, [1] * 10]
     assert run.inversion_epoch[0].tolist() == [30] * 8 + [45, 45]
     # every class read at epoch 45: classes learned after 45 (10 * (c + 3) > 45: c >= 2) are stragglers

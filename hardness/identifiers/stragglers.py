@@ -133,6 +133,10 @@ def find_stragglers(dataset: Dataset, config: Config, model_seeds: list[int], *,
             _keep_better_attempts(inversion_epoch, attempt, hard, retried, again, retry)
         else:
             _fill_retried_classes(inversion_epoch, attempt, hard, retried, again, retry, dataset.y)
+        if progress is not None:  # the line ends on the count the tables show, retries included
+            epochs = config.train.epochs
+            progress(epochs, epochs, f"{int((inversion_epoch >= 0).sum())}/{inversion_epoch.numel()} classes inverted "
+                                     f"after retry {retry}")
     return StragglerRun(first.radii, inversion_epoch, attempt, hard, first.guard.loss, diverged)
 
 
