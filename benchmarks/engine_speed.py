@@ -29,11 +29,11 @@ from rich.table import Table
 
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops, synchronize
 from hardness.config import InversionConfig, ModelConfig, TrainConfig
-from hardness.engine.devices import resolve_device
 from hardness.engine import Engine, Hook, flops_per_sample_epoch
+from hardness.engine.devices import resolve_device
+from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
 from hardness.engine.radii import compute_radii
 from hardness.identifiers.inversion import compute_inversion_epochs
-from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
 
 
 class Recorder(Hook):

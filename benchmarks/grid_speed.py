@@ -31,7 +31,7 @@ from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine import Engine
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.seeds import INIT_STREAM, derive_model_seeds
-from hardness.studies.imbalance.splits import build_train_masks
+from hardness.engine.threads import set_threads
 from hardness.identifiers.identify import identify, identify_together
 from hardness.studies.imbalance.grid import (
     Cell,
@@ -39,7 +39,7 @@ from hardness.studies.imbalance.grid import (
     estimate_work,
     plan_units,
 )
-from hardness.engine.threads import set_threads
+from hardness.studies.imbalance.splits import build_train_masks
 
 CONFIG = "configs/benchmark-mnist-20k.yaml"
 SHARED = ("confidence", "energy")

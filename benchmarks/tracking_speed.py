@@ -42,8 +42,8 @@ import pandas as pd
 from rich.table import Table
 
 from benchmarks.common import LoadMeter, console
-from hardness.tracking import schema
 from hardness.config import load_config
+from hardness.tracking import schema
 from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
 from hardness.tracking.tracker import Tracker, tracking_tags
 

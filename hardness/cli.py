@@ -303,10 +303,10 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
              set_: SetOption = None, as_json: JsonOption = False) -> None:
     """List the datasets, their sizes and whether each is available locally; with --dataset, read that one (your own
     with --data-path) and show its size."""
+    import pandas as pd
+
     from hardness.console import print_json, print_table
     from hardness.datasets.prepare import list_datasets, read_dataset_info
-
-    import pandas as pd
 
     with reported_errors(as_json):
         if dataset is None and data_path is None and not set_:
@@ -323,10 +323,10 @@ def datasets(data_root: DataRootOption = Path("data"), dataset: DatasetOption = 
 @app.command()
 def identifiers(as_json: JsonOption = False) -> None:
     """List the hard-sample identifiers: kind (scores, set or both), what each observes, its cost, its reference."""
+    import pandas as pd
+
     from hardness.catalogue import IDENTIFIER_ENTRIES
     from hardness.console import print_json, print_table
-
-    import pandas as pd
 
     frame = pd.DataFrame([{"name": name, **entry._asdict()} for name, entry in IDENTIFIER_ENTRIES.items()])
     if as_json:

@@ -12,6 +12,7 @@ from hardness.engine import flops_per_sample_epoch
 from hardness.engine.radii import compute_radii
 
 
+@pytest.mark.slow
 def test_probe_splits_a_run_into_phases_and_counts_its_flops(tmp_path):
     timing = time_command(["run", str(REPOSITORY / "configs/quickstart.yaml"), "--seeds", "3", "--epochs", "4",
                            "--set", "inversion.max_retries=0", "--set", "inversion.warmup=0",

@@ -5,8 +5,16 @@ import pytest
 import torch
 from scipy import stats
 
-from hardness.studies.benchmark.comparisons import (correlate_with_error, hard_counts_per_class, jaccard, overlap, overlap_matrix,
-                                  paired_difference_test, paired_overlap, stability)
+from hardness.studies.benchmark.comparisons import (
+    correlate_with_error,
+    hard_counts_per_class,
+    jaccard,
+    overlap,
+    overlap_matrix,
+    paired_difference_test,
+    paired_overlap,
+    stability,
+)
 
 
 def _mask(positions, n=8):

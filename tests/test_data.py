@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from hardness.config import DataConfig
-from hardness.datasets.prepare import compute_label_noise, list_datasets, load_dataset
 from hardness.datasets.idx import find_idx_damage
+from hardness.datasets.prepare import compute_label_noise, list_datasets, load_dataset
 from hardness.errors import HardnessError, UserError
 from tests.conftest import write_idx_dataset
 

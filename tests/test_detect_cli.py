@@ -7,8 +7,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness.tracking import schema
 from hardness.cli import app
+from hardness.tracking import schema
 from tests.sources import write_table
 
 runner = CliRunner()

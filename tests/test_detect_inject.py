@@ -8,8 +8,8 @@ from hardness.catalogue import DATASETS, IMAGE_SHAPES, INJECTION_TYPES
 from hardness.config import DataConfig, load_config
 from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.errors import ExitCode, UserError
-from hardness.studies.detect.pixels import frame_digits, load_digit_images, standardise, to_pixels
 from hardness.studies.detect.inject import INJECTORS, check_injectable, inject, most_confused, sample_weighted
+from hardness.studies.detect.pixels import frame_digits, load_digit_images, standardise, to_pixels
 from hardness.studies.detect.reference import build_fold_masks, compute_reference_probabilities
 
 RATE = 0.1

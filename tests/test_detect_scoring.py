@@ -8,10 +8,15 @@ import pytest
 import torch
 from scipy import stats
 
-from hardness.tracking import schema
-from hardness.studies.detect.measures import (build_detection_rows, build_summary, precision_at_count, score_detection,
-                                             summarise_unit)
+from hardness.studies.detect.measures import (
+    build_detection_rows,
+    build_summary,
+    precision_at_count,
+    score_detection,
+    summarise_unit,
+)
 from hardness.studies.report.aggregate import ALL_RATES, display_detection, summarise_detection
+from hardness.tracking import schema
 
 SCORES = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
 TRUTH = torch.tensor([True, False, True, False, False, False])

@@ -11,14 +11,14 @@ import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness.engine import devices
-from hardness.tracking import schema
 from hardness.cli import app
 from hardness.config import load_config
+from hardness.engine import devices
 from hardness.errors import EnvironmentProblem, ExitCode, UserError
 from hardness.identifiers import REGISTRY
 from hardness.identifiers.identify import identify
 from hardness.studies.imbalance.grid import build_cells, evaluate_unit, plan_units
+from hardness.tracking import schema
 from tests.placement import devices_in, fit_observed, small_problem
 
 runner = CliRunner()

@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 from hardness.cli import app
 from hardness.config import load_config
 from hardness.datasets.prepare import load_dataset
-from hardness.engine.divergence import DIVERGED, DivergenceGuard, compute_diverged, describe_diverged
 from hardness.engine import Engine
-from hardness.errors import ComputationFailed
-from hardness.identifiers.base import Identification
+from hardness.engine.divergence import DIVERGED, DivergenceGuard, compute_diverged, describe_diverged
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.seeds import derive_model_seeds
-from hardness.studies.benchmark.run import _pair_left_out
+from hardness.errors import ComputationFailed
+from hardness.identifiers.base import Identification
 from hardness.identifiers.identify import HardSets, threshold_identification
+from hardness.studies.benchmark.run import _pair_left_out
 from hardness.studies.search.objective import precompute
 
 runner = CliRunner()

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from hardness.config import ModelConfig, TrainConfig
 from hardness.engine import Engine, EpochState, Hook, compute_batch_order, flops_per_sample_epoch
-from hardness.engine.radii import compute_radii
 from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
+from hardness.engine.radii import compute_radii
 
 N, D, C = 90, 40, 3
 SEEDS = [11, 12, 13]

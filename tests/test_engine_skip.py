@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from hardness.config import ModelConfig, TrainConfig
-from hardness.engine.divergence import DivergenceGuard
 from hardness.engine import Engine, Hook
+from hardness.engine.divergence import DivergenceGuard
+from hardness.engine.ensemble import build_ensemble
 from hardness.engine.kernels import compute_sample_order, find_label_runs
 from hardness.engine.passes import compute_active_ranges
-from hardness.engine.ensemble import build_ensemble
 
 N, D, C = 120, 24, 3
 SIZES = [120, 120, 80, 80, 30, 30, 6, 6]  # nested sets, two models each, largest first

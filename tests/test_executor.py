@@ -1,6 +1,7 @@
 """Executors: local units in order; a local Dask cluster of 2 single-threaded workers runs a digits benchmark with the
 same gaps as one process, trains every cell once, and a rerun after a lost cell trains only that cell."""
 
+import importlib.util
 import json
 import os
 
@@ -15,6 +16,8 @@ from hardness.errors import UserError
 from hardness.studies.common.executors import LocalExecutor, open_executor, parallel_fits
 
 runner = CliRunner()
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="Dask is not installed: pip install -e '.[dask]'")
 TINY = ["--subset-size", "300", "--epochs", "30", "--set", "inversion.warmup=5", "--set", "inversion.max_retries=0"]
 BENCHMARK = ["benchmark", "--identifiers", "stragglers,confidence", *TINY, "--hard-sets", "2", "--inits", "2",
              "--set", "imbalance.train_ratios=[0.7]", "--set", "imbalance.remaining=[0,0.5,1]",
@@ -46,6 +49,7 @@ def test_executor_options_need_dask_and_exclude_each_other():
     assert parallel_fits(ExecutorConfig(kind="dask", scheduler="tcp://127.0.0.1:8786")) == 1
 
 
+@needs_dask
 def test_an_unreachable_scheduler_is_exit_3_before_any_run(tracking_uri):
     import dask
     import distributed  # noqa: F401  (its config defaults must exist before they are overridden)
@@ -58,6 +62,8 @@ def test_an_unreachable_scheduler_is_exit_3_before_any_run(tracking_uri):
     assert not client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
+@needs_dask
+@pytest.mark.slow
 def test_dask_workers_are_single_threaded_processes():
     with open_executor(ExecutorConfig(kind="dask", workers=2)) as executor:
         results = dict(executor.map(_square, list(range(6)), {"offset": 1}))
@@ -92,6 +98,8 @@ def stores(tmp_path_factory):
     return (local, _benchmark(local)), (dask, _benchmark(dask, "--executor", "dask", "--workers", "2"))
 
 
+@needs_dask
+@pytest.mark.slow
 def test_a_dask_benchmark_equals_the_single_process_one_and_trains_each_cell_once(stores):
     (local, local_parent), (dask, dask_parent) = stores
     pd.testing.assert_frame_equal(_gaps(local, local_parent), _gaps(dask, dask_parent), check_exact=True)
@@ -101,6 +109,7 @@ def test_a_dask_benchmark_equals_the_single_process_one_and_trains_each_cell_onc
     assert {run.info.status for run in cells} == {"FINISHED"}
 
 
+@needs_dask
 @pytest.mark.slow
 def test_a_rerun_after_a_lost_cell_trains_that_cell_only(stores):
     _, (dask, parent) = stores
@@ -114,6 +123,7 @@ def test_a_rerun_after_a_lost_cell_trains_that_cell_only(stores):
     pd.testing.assert_frame_equal(before, _gaps(dask, parent), check_exact=True)
 
 
+@needs_dask
 @pytest.mark.slow
 def test_a_dask_detection_benchmark_equals_the_single_process_one(tmp_path):
     detect = ["detect", "--identifiers", "stragglers,confidence", "--types", "uniform,asymmetric", "--rates", "0.2",

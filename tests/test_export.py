@@ -8,8 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from hardness.cli import app
-from hardness.studies.export.table import (Flags, build_export_table, find_flagged, flags_from_tables, keep_agreeing,
-                                           rank_hardest)
+from hardness.studies.export.table import (
+    Flags,
+    build_export_table,
+    find_flagged,
+    flags_from_tables,
+    keep_agreeing,
+    rank_hardest,
+)
 
 runner = CliRunner()
 SAMPLES = pd.DataFrame({"original_index": [30, 10, 20, 40], "label": [0, 1, 0, 1], "clean_label": [0, 1, 0, 1],

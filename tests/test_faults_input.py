@@ -141,9 +141,9 @@ def test_a_hard_set_too_small_for_the_grid_is_a_clear_error(tracking_uri):
 def test_an_empty_hard_set_is_refused_before_training():
     import torch
 
-    from hardness.studies.common.checks import check_grid_sets
     from hardness.config import load_config
     from hardness.errors import UserError
+    from hardness.studies.common.checks import check_grid_sets
 
     config = load_config()
     hard = torch.zeros(2, 50, dtype=torch.bool)

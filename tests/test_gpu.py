@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from hardness.engine.devices import move
-from hardness.identifiers import REGISTRY
-from hardness.identifiers.stragglers import find_stragglers
 from hardness.engine.seeds import derive_model_seeds
+from hardness.identifiers import REGISTRY
+from hardness.identifiers.identify import identify
+from hardness.identifiers.stragglers import find_stragglers
 from hardness.studies.benchmark.compare import compute_class_error_rates
 from hardness.studies.detect.reference import compute_reference_probabilities
-from hardness.identifiers.identify import identify
 from hardness.studies.imbalance.grid import build_cells, evaluate_cells, evaluate_unit, plan_units
 from tests.placement import devices_in, fit_observed, small_problem
 

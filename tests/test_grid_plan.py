@@ -4,13 +4,13 @@ import torch
 
 from hardness.config import load_config
 from hardness.engine.resources import grid_models
-from hardness.studies.imbalance.splits import build_train_masks
 from hardness.studies.imbalance.grid import (
     Cell,
     estimate_work,
     plan_batches,
     plan_units,
 )
+from hardness.studies.imbalance.splits import build_train_masks
 
 FRACTIONS = [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1]
 

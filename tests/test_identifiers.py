@@ -7,14 +7,14 @@ import torch
 
 from hardness.config import load_config
 from hardness.datasets.prepare import load_dataset
+from hardness.engine.seeds import derive_model_seeds
 from hardness.errors import HardnessError
 from hardness.identifiers import REGISTRY, get_identifier
 from hardness.identifiers.base import KINDS, kind_of
-from hardness.studies.common.scoring import score_hard_set, score_ranking
-from hardness.engine.seeds import derive_model_seeds
 from hardness.identifiers.confidence import score_confidence
 from hardness.identifiers.energy import score_energy
 from hardness.identifiers.thresholds import flag_top_k
+from hardness.studies.common.scoring import score_hard_set, score_ranking
 
 LOGITS = torch.tensor([[[2.0, 0.0, 0.0], [0.5, 0.4, 0.1]]])  # K=1, N=2, C=3
 LABELS = torch.tensor([0, 2])

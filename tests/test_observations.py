@@ -7,8 +7,8 @@ from torch.func import functional_call, grad, vmap
 
 from hardness.config import ModelConfig, TrainConfig
 from hardness.engine import HEAVY, NAMES, Engine, Hook, kernels, observations
-from hardness.engine.radii import compute_radii
 from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
+from hardness.engine.radii import compute_radii
 
 N, D, C = 90, 40, 3
 SEEDS = [21, 22, 23]

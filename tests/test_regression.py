@@ -8,8 +8,8 @@ import torch
 
 from hardness.config import load_config
 from hardness.datasets.prepare import load_dataset
-from hardness.identifiers.stragglers import find_stragglers
 from hardness.engine.seeds import derive_model_seeds
+from hardness.identifiers.stragglers import find_stragglers
 
 PINNED = {
     60: {"inversion_epoch": [[25] * 10, [25] * 7 + [-1, 25, 25], [25] * 7 + [-1, 25, 25]],

@@ -11,12 +11,12 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from hardness.tracking import schema
 from hardness.cli import app
 from hardness.config import Config
 from hardness.errors import HardnessError
 from hardness.studies.report import aggregate, load
 from hardness.studies.report.run import run_report
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 runner = CliRunner()

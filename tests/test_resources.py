@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.config import load_config
-from hardness.errors import UserError
 from hardness.engine.resources import FitShape, check_memory, estimate_fit_bytes, parse_cgroup, parse_meminfo
+from hardness.errors import UserError
 
 runner = CliRunner()
 
@@ -47,6 +47,7 @@ print(max(peak) - before)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc")
 def test_estimate_is_within_a_small_factor_of_a_measured_fit():
     """600 models watched for stragglers on the 1,797 digits: the peak resident memory the fit adds (sampled every

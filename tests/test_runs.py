@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from hardness.cli import app
-from hardness.tracking.heartbeat import Heartbeat, is_stale, last_seen_ms
 from hardness.studies.runs.status import build_run_table, format_age, select_shown
+from hardness.tracking.heartbeat import Heartbeat, is_stale, last_seen_ms
 from hardness.tracking.tracker import Tracker
 from tests.processes import LONG_RUN, start, wait_for_run
 
@@ -87,6 +87,7 @@ def test_a_shared_run_ends_when_its_last_worker_leaves(tracking_uri):
     assert status(run_id) == "FINISHED"
 
 
+@pytest.mark.slow
 def test_runs_after_sigkill_shows_the_stale_run_and_marks_it_failed(tracking_uri):
     process = start(tracking_uri, "killed", *LONG_RUN)
     run_id = wait_for_run(process, tracking_uri, "killed", "stragglers")

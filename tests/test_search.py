@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from hardness.cli import app
 from hardness.config import load_config
 from hardness.datasets.prepare import Dataset, load_dataset
-from hardness.studies.search.run import run_search
 from hardness.engine.seeds import derive_model_seeds
-from hardness.identifiers.stragglers import find_stragglers
 from hardness.identifiers import get_identifier
+from hardness.identifiers.stragglers import find_stragglers
 from hardness.studies.search.objective import SearchProblem, flag_fraction, objective, score_gaps
+from hardness.studies.search.run import run_search
 from tests.processes import start, wait_for_run
 
 runner = CliRunner()
@@ -175,6 +175,7 @@ def test_pruned_trials_end_killed_and_tagged(tracking_uri, tmp_path):
     assert client.get_run(summary.parent_run_id).info.status == "FINISHED"
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study_and_parent(tmp_path):
     store = tmp_path / "mlruns" / "mlflow.db"  # new: the workers also race to set up the MLflow store
     command = [sys.executable, "-m", "hardness", "search", "--identifier", "confidence", "--trials", "2",
@@ -203,6 +204,7 @@ def test_user_errors_are_one_line_exit_2(tracking_uri, args, message):
     assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_shared_parent_runs_until_the_last_worker_ends(tracking_uri, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     worker = ["search", "--identifier", "confidence", "--study-name", "long", "--storage", storage, *TINY]
@@ -219,6 +221,7 @@ def test_the_shared_parent_runs_until_the_last_worker_ends(tracking_uri, tmp_pat
     assert sorted(v for k, v in run.data.tags.items() if k.startswith("hardness.worker.")) == ["finished"] * 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_search_in_one_line_and_ends_its_runs_killed(tracking_uri, tmp_path):
     worker = ["search", "--identifier", "confidence", "--study-name", "stop", "--storage",
               f"sqlite:///{tmp_path / 'optuna.db'}", *TINY, "--trials", "500", "--json"]  # --json: no progress bar

@@ -21,6 +21,7 @@ def _search(tracking_uri, storage, *extra):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_workers_share_one_study_and_parent_and_stop_at_the_study_cap(tracking_uri, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     first = _search(tracking_uri, storage, "--n-workers", "2", "--trials", "3", "--study-trials", "3")

@@ -24,7 +24,8 @@ def statuses(tracking_uri, experiment):
     return {run.info.run_name: run.info.status for run in runs}
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), pytest.param(signal.SIGHUP, 129, marks=pytest.mark.slow),
+                                          pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)])
 def test_stop_signal_ends_the_run_killed_with_its_exit_code(tracking_uri, signum, code):
     process = start(tracking_uri, "stopped", *LONG_RUN)
     wait_for_run(process, tracking_uri, "stopped", "stragglers")
@@ -36,6 +37,7 @@ def test_stop_signal_ends_the_run_killed_with_its_exit_code(tracking_uri, signum
     assert set(statuses(tracking_uri, "stopped").values()) == {"KILLED"}
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_benchmark_ends_parent_and_child_killed_and_keeps_finished_work(tracking_uri):
     grid = ["--set", "imbalance.train_ratios=[0.7]", "--set", "imbalance.remaining=[0.5,1.0]",
             "--set", "imbalance.models_per_batch=2", "--set", "benchmark.identifiers=[stragglers,energy]"]

@@ -9,10 +9,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from hardness.tracking import schema
 from hardness.cli import app
 from hardness.config import DataConfig
 from hardness.datasets.prepare import load_dataset
+from hardness.tracking import schema
 from tests.sources import CLASSES, write_imagefolder, write_npz, write_table
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ import torch
 
 from hardness.catalogue import DATASET_NAMES
 from hardness.config import DataConfig, load_config
-from hardness.datasets.prepare import load_dataset, read_dataset_info
 from hardness.datasets import readers
+from hardness.datasets.prepare import load_dataset, read_dataset_info
 from hardness.errors import UserError
 from tests.sources import CLASSES, write_cifar10, write_imagefolder, write_npz, write_table
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hardness.engine import threads
 from hardness.config import load_config
+from hardness.engine import threads
 from hardness.errors import UserError
 
 

@@ -7,9 +7,9 @@ import hardness.identifiers.stragglers as stragglers
 from hardness.config import InversionConfig, load_config
 from hardness.datasets.prepare import load_dataset
 from hardness.engine import EpochState
-from hardness.identifiers.stragglers import InversionWatcher, find_stragglers
-from hardness.identifiers.inversion import CorrectnessHistory
 from hardness.engine.seeds import derive_model_seeds
+from hardness.identifiers.inversion import CorrectnessHistory
+from hardness.identifiers.stragglers import InversionWatcher, find_stragglers
 
 RULE = InversionConfig(warmup=20, check_every=5)
 LAST = RULE.model_copy(update={"mode": "last"})

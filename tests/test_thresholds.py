@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from hardness.identifiers.thresholds import (apply_threshold, count_per_class, flag_like, flag_quantile, flag_top_k,
-                                 flag_top_k_per_class)
+from hardness.identifiers.thresholds import (
+    apply_threshold,
+    count_per_class,
+    flag_like,
+    flag_quantile,
+    flag_top_k,
+    flag_top_k_per_class,
+)
 
 SCORES = torch.tensor([0.1, 0.9, 0.5, 0.9, 0.3, 0.7])
 LABELS = torch.tensor([0, 0, 0, 1, 1, 1])

@@ -10,18 +10,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hardness.studies.common.scoring import score_ranking
 from hardness.config import load_config
 from hardness.datasets.prepare import load_dataset
 from hardness.engine import EpochState
+from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
+from hardness.engine.seeds import derive_model_seeds
 from hardness.identifiers import get_identifier
 from hardness.identifiers.confident_learning import compute_fold_masks, compute_folds, gather_out_of_fold
 from hardness.identifiers.dynamics import Moments, Observe, training_epochs
 from hardness.identifiers.forgetting import ForgettingEvents, score_forgetting
 from hardness.identifiers.prototypicality import score_prototypicality, to_unit_sphere
 from hardness.identifiers.vog import compute_checkpoints, normalise_per_class, score_vog
-from hardness.engine.ensemble import build_ensemble, build_module, copy_into_module
-from hardness.engine.seeds import derive_model_seeds
+from hardness.studies.common.scoring import score_ranking
 
 EPOCHS = 12
 

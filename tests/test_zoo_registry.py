@@ -8,9 +8,9 @@ import torch
 from hardness.catalogue import IDENTIFIER_ENTRIES, IDENTIFIERS
 from hardness.config import ThresholdConfig, load_config
 from hardness.errors import UserError
-from hardness.identifiers.hardsets import METHODS, check_threshold, compute_hard_sets
 from hardness.identifiers import REGISTRY, Identification, gives_scores, gives_set
 from hardness.identifiers.base import KINDS
+from hardness.identifiers.hardsets import METHODS, check_threshold, compute_hard_sets
 
 LABELS = torch.tensor([0, 0, 1, 1])
 SCORES = torch.tensor([[0.1, 0.9, 0.5, 0.2]])

@@ -18,11 +18,11 @@ from types import MappingProxyType
 import torch
 
 from hardness.config import ModelConfig, TrainConfig
+from hardness.engine.ensemble import Ensemble
 from hardness.engine.kernels import Inputs, Kernels, prepare_inputs
 from hardness.engine.observations import HEAVY, PassObserver, check_observations
-from hardness.engine.passes import compute_active_ranges, run_minibatch_epoch, run_pass
-from hardness.engine.ensemble import Ensemble
 from hardness.engine.optim import build_optimizer
+from hardness.engine.passes import compute_active_ranges, run_minibatch_epoch, run_pass
 
 
 @dataclass(frozen=True)

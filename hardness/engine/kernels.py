@@ -17,7 +17,6 @@ import torch
 
 from hardness.engine.ensemble import Ensemble
 
-
 FAST_TANH_DEVICES = ("cpu",)
 """Device types where tanh(a) is computed as 2*sigmoid(2a) - 1 (to ~2e-7): several times faster than aten's
 tanh on the CPUs here; the products then compute 2a directly (alpha=beta=2, exact in floating point)."""

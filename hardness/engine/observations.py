@@ -20,9 +20,9 @@ from functools import cached_property
 
 import torch
 
+from hardness.engine.ensemble import Ensemble
 from hardness.engine.kernels import Inputs, Kernels, Softmax
 from hardness.engine.radii import compute_radii_from_sums
-from hardness.engine.ensemble import Ensemble
 
 PER_SAMPLE = ("correct", "margin", "true_prob", "loss", "grad_norm")
 PER_CLASS = ("radii",)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from hardness.engine.ensemble import Ensemble
 from hardness.engine.kernels import Inputs, Kernels
 from hardness.engine.observations import PassObserver
-from hardness.engine.ensemble import Ensemble
 
 
 def compute_batch_order(train_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

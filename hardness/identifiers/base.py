@@ -19,8 +19,8 @@ import torch
 
 from hardness import catalogue
 from hardness.datasets.prepare import Dataset
-from hardness.errors import HardnessError
 from hardness.engine.progress import Progress
+from hardness.errors import HardnessError
 
 IdentifierKind = Literal["scores", "set", "both"]
 KINDS: dict[str, tuple[bool, bool]] = {"scores": (True, False), "set": (False, True), "both": (True, True)}

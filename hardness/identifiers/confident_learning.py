@@ -18,10 +18,10 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine.progress import Progress
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import identified
 from hardness.identifiers.outputs import compute_final_logits
-from hardness.engine.progress import Progress
 
 
 def compute_folds(labels: torch.Tensor, model_seeds: list[int], folds: int) -> torch.Tensor:

@@ -21,11 +21,11 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine import HEAVY, Engine, EpochState, FitResult, Hook
-from hardness.identifiers.base import Identification
+from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.progress import EpochProgress, Progress
+from hardness.identifiers.base import Identification
 
 Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """transform(values [K', P, ...], positions [P]) -> what the sink stores for those samples [K', P, ...]."""

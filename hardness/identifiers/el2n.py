@@ -15,9 +15,9 @@ import torch.nn.functional as F
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine.progress import Progress
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Latest, Observe, early_epoch, identified, train_observed
-from hardness.engine.progress import Progress
 
 
 def score_el2n(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

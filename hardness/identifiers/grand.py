@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine.progress import Progress
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import early_epoch, identified, track_moments
-from hardness.engine.progress import Progress
 
 
 @register

@@ -17,11 +17,11 @@ from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.engine.devices import place, to_cpu
 from hardness.engine.divergence import diverged_of
-from hardness.identifiers.hardsets import compute_hard_sets
-from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
-from hardness.identifiers.shared import PlannedIdentifier, fit_plans
 from hardness.engine.progress import Progress
 from hardness.engine.seeds import FRESH_STREAM, derive_model_seeds
+from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
+from hardness.identifiers.hardsets import compute_hard_sets
+from hardness.identifiers.shared import PlannedIdentifier, fit_plans
 
 
 @dataclass(frozen=True)

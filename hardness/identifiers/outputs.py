@@ -6,8 +6,8 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.identifiers.dynamics import Trained, train_observed
 from hardness.engine.progress import Progress
+from hardness.identifiers.dynamics import Trained, train_observed
 
 
 def compute_final_logits(dataset: Dataset, config: Config, model_seeds: list[int], *,

@@ -14,9 +14,9 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine.progress import Progress
 from hardness.identifiers.base import Identification, register
 from hardness.identifiers.dynamics import Latest, Observe, identified, train_observed
-from hardness.engine.progress import Progress
 
 
 def to_unit_sphere(latent: torch.Tensor) -> torch.Tensor:

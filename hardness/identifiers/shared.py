@@ -17,9 +17,9 @@ import torch
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.engine import Hook
+from hardness.engine.progress import Progress
 from hardness.identifiers.base import Identification
 from hardness.identifiers.dynamics import Moments, Observe, Trained, train_observed
-from hardness.engine.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,19 @@ import torch
 
 from hardness.config import Config, InversionConfig
 from hardness.datasets.prepare import Dataset
-from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine import Engine, EpochState, Hook
-from hardness.identifiers.base import Identification, register
-from hardness.identifiers.inversion import (CorrectnessHistory, StragglerSets, compute_inverted_now, derive_stragglers,
-                                            is_check_epoch)
+from hardness.engine.divergence import DIVERGED, DivergenceGuard
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.progress import Progress
 from hardness.engine.seeds import RETRY_STREAM, derive_model_seeds
+from hardness.identifiers.base import Identification, register
+from hardness.identifiers.inversion import (
+    CorrectnessHistory,
+    StragglerSets,
+    compute_inverted_now,
+    derive_stragglers,
+    is_check_epoch,
+)
 
 
 class InversionWatcher(Hook):

@@ -37,13 +37,13 @@ from mlflow.utils.validation import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from hardness import __version__
-from hardness.tracking import schema
 from hardness.errors import EnvironmentProblem, UserError
-from hardness.tracking.heartbeat import Heartbeat, is_stale
 from hardness.interrupts import deferred_signals
-from hardness.tracking.reader import RunReader
-from hardness.tracking.payloads import BatchLimits, RunPayload, plan_batches, series_points
 from hardness.redaction import redact, redact_url
+from hardness.tracking import schema
+from hardness.tracking.heartbeat import Heartbeat, is_stale
+from hardness.tracking.payloads import BatchLimits, RunPayload, plan_batches, series_points
+from hardness.tracking.reader import RunReader
 from hardness.tracking.stores import check_reachable, check_sqlite_store
 from hardness.tracking.writer import Abandoned, RunWriter
 

@@ -10,18 +10,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hardness.studies.benchmark.comparisons import (correlate_with_error, hard_counts_per_class, overlap_matrix, paired_difference_test,
-                                  paired_overlap, stability)
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard
-from hardness.errors import HardnessError
-from hardness.engine import Engine
-from hardness.studies.common.metrics import compute_class_accuracy
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.seeds import ERROR_STREAM, derive_model_seeds
+from hardness.errors import HardnessError
+from hardness.studies.benchmark.comparisons import (
+    correlate_with_error,
+    hard_counts_per_class,
+    overlap_matrix,
+    paired_difference_test,
+    paired_overlap,
+    stability,
+)
+from hardness.studies.common.metrics import compute_class_accuracy
+from hardness.tracking import schema
 
 
 def build_error_train_mask(config: Config, n: int) -> torch.Tensor:

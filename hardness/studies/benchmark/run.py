@@ -14,22 +14,26 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine.divergence import report_diverged
-from hardness.studies.common.executors import open_executor, parallel_fits
-from hardness.identifiers.hardsets import check_threshold
-from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
 from hardness.engine.progress import Progress, staged
 from hardness.engine.resources import grid_models, require_memory
+from hardness.identifiers import BASELINE, Identification, get_identifier, is_baseline
+from hardness.identifiers.hardsets import check_threshold
+from hardness.identifiers.identify import HardSets, group_shared_fits, identify_together, threshold_identification
+from hardness.studies.benchmark.compare import (
+    build_class_count_table,
+    build_gap_table,
+    build_headline,
+    build_overlap_tables,
+    compute_class_error_rates,
+)
+from hardness.studies.common.executors import open_executor, parallel_fits
 from hardness.studies.common.session import Session, open_session, resume_key
-from hardness.studies.benchmark.compare import (build_class_count_table, build_gap_table, build_headline,
-                                                build_overlap_tables, compute_class_error_rates)
-from hardness.identifiers.identify import (HardSets, group_shared_fits, identify_together,
-                                                       threshold_identification)
-from hardness.studies.imbalance.run import finish_grid, submit_grid
 from hardness.studies.common.tables import build_score_table
+from hardness.studies.imbalance.run import finish_grid, submit_grid
+from hardness.tracking import schema
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from hardness.config import ExecutorConfig
-from hardness.errors import EnvironmentProblem
 from hardness.engine.progress import Progress
 from hardness.engine.threads import available_cores
+from hardness.errors import EnvironmentProblem
 
 U = TypeVar("U")
 R = TypeVar("R")

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hardness.tracking import schema
-from hardness.studies.common.checks import check_fits_data
 from hardness.config import Config, dump_config
 from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine.devices import resolve_device
-from hardness.tracking.payloads import RunPayload
-from hardness.redaction import redact
-from hardness.studies.common.tables import build_sample_table
 from hardness.engine.threads import set_threads
+from hardness.redaction import redact
+from hardness.studies.common.checks import check_fits_data
+from hardness.studies.common.tables import build_sample_table
+from hardness.tracking import schema
+from hardness.tracking.payloads import RunPayload
 from hardness.tracking.tracker import Tracker, tracking_tags
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ import pandas as pd
 
 from hardness.config import Config
 from hardness.engine.divergence import report_diverged
-from hardness.identifiers import BASELINE
 from hardness.engine.progress import Progress, staged
+from hardness.identifiers import BASELINE
+from hardness.identifiers.identify import HardSets, identify, threshold_identification
 from hardness.studies.detect.inject import Injection
 from hardness.studies.detect.measures import build_detection_rows
-from hardness.identifiers.identify import HardSets, identify, threshold_identification
 
 
 def evaluate_injection(injection: Injection, config: Config, names: list[str], *,

@@ -27,8 +27,8 @@ import torch
 
 from hardness.catalogue import INJECTION_TYPES
 from hardness.datasets.prepare import Dataset, compute_label_noise
-from hardness.errors import UserError
 from hardness.engine.seeds import INJECT_STREAM
+from hardness.errors import UserError
 from hardness.studies.detect.pixels import frame_digits, load_digit_images, shift_and_shrink, standardise, to_pixels
 
 IMAGE_TYPES = ("atypical", "ood_noise", "ood_digits")

@@ -12,9 +12,9 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard, report_diverged
-from hardness.engine import Engine
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.progress import EpochProgress, Progress
 from hardness.engine.seeds import REFERENCE_STREAM, derive_model_seeds

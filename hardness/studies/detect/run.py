@@ -15,21 +15,21 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.errors import UserError
-from hardness.studies.common.executors import open_executor, parallel_fits
-from hardness.identifiers.hardsets import check_threshold
-from hardness.identifiers import BASELINE, get_identifier
 from hardness.engine.progress import Progress, staged
 from hardness.engine.resources import require_memory
+from hardness.errors import UserError
+from hardness.identifiers import BASELINE, get_identifier
+from hardness.identifiers.hardsets import check_threshold
+from hardness.studies.common.executors import open_executor, parallel_fits
 from hardness.studies.common.session import Session, open_session, resume_key
 from hardness.studies.detect.evaluate import evaluate_injection
 from hardness.studies.detect.inject import REFERENCE_TYPES, Injection, check_injectable, inject
-from hardness.studies.detect.reference import compute_reference_probabilities
 from hardness.studies.detect.measures import build_summary, summarise_unit
+from hardness.studies.detect.reference import compute_reference_probabilities
 from hardness.studies.report.load import quiet_downloads
+from hardness.tracking import schema
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 
 from hardness.datasets.prepare import Dataset
-from hardness.studies.export.table import Flags, build_export_table, rank_hardest
 from hardness.studies.common.tables import build_sample_table
+from hardness.studies.export.table import Flags, build_export_table, rank_hardest
 
 PER_CLASS = 8
 """Samples shown per class."""

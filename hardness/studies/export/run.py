@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.config import DataConfig, build_config, parse_yaml
 from hardness.errors import UserError
-from hardness.studies.export.table import (Flags, build_export_table, find_flagged, flags_from_tables, identifiers_of,
-                                           keep_agreeing)
+from hardness.studies.export.table import (
+    Flags,
+    build_export_table,
+    find_flagged,
+    flags_from_tables,
+    identifiers_of,
+    keep_agreeing,
+)
 from hardness.studies.report.load import load_table, quiet_downloads
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 FORMATS = ("csv", "parquet")

@@ -6,19 +6,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.engine.divergence import report_diverged
-from hardness.identifiers.hardsets import check_threshold
-from hardness.identifiers import get_identifier
 from hardness.engine.progress import Progress
 from hardness.engine.resources import require_memory
-from hardness.studies.common.session import open_session
-from hardness.studies.export.gallery import build_gallery
+from hardness.identifiers import get_identifier
+from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers.identify import count_table, identify, threshold_identification
-from hardness.studies.common.scoring import ranking_scores, score_hard_set, score_ranking
-from hardness.studies.common.tables import build_hard_set_table, build_score_table
 from hardness.identifiers.thresholds import count_per_class
+from hardness.studies.common.scoring import ranking_scores, score_hard_set, score_ranking
+from hardness.studies.common.session import open_session
+from hardness.studies.common.tables import build_hard_set_table, build_score_table
+from hardness.studies.export.gallery import build_gallery
+from hardness.tracking import schema
 
 
 @dataclass(frozen=True)

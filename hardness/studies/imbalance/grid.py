@@ -16,17 +16,17 @@ from itertools import pairwise
 import numpy as np
 import torch
 
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
+from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard
-from hardness.engine import Engine
-from hardness.studies.common.metrics import compute_classification_metrics
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.progress import EpochProgress, Progress
 from hardness.engine.seeds import INIT_STREAM, derive_model_seeds
+from hardness.studies.common.metrics import compute_classification_metrics
 from hardness.studies.imbalance.splits import ImbalanceSplit, build_train_masks, compute_imbalance_split
+from hardness.tracking import schema
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from hardness.tracking import schema
-from hardness.studies.common.checks import check_grid_sets
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import report_diverged
-from hardness.studies.common.executors import Executor, open_executor, parallel_fits
-from hardness.identifiers import get_identifier
 from hardness.engine.progress import Progress
 from hardness.engine.resources import grid_models, require_memory
-from hardness.studies.common.session import Session, open_session, resume_key
+from hardness.identifiers import get_identifier
 from hardness.identifiers.identify import HardSets, identify_hard_sets
-from hardness.studies.imbalance.grid import CellResult, GridUnit, build_cells, evaluate_unit, plan_units
+from hardness.studies.common.checks import check_grid_sets
+from hardness.studies.common.executors import Executor, open_executor, parallel_fits
+from hardness.studies.common.session import Session, open_session, resume_key
 from hardness.studies.common.tables import build_sample_table
+from hardness.studies.imbalance.grid import CellResult, GridUnit, build_cells, evaluate_unit, plan_units
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 

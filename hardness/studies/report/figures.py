@@ -19,9 +19,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from hardness.studies.report.aggregate import (
+    ACC,
+    ALL,
+    ALL_RATES,
+    CLASS_ERROR,
+    COUNT_COLUMNS,
+    DETECT_MEASURE,
+    EASY,
+    HARD,
+    format_p,
+    summarise_search,
+)
 from hardness.tracking import schema
-from hardness.studies.report.aggregate import (ACC, ALL, ALL_RATES, CLASS_ERROR, COUNT_COLUMNS, DETECT_MEASURE, EASY,
-                                               HARD, format_p, summarise_search)
 
 MEASURE_LABELS = dict(zip(schema.MEASURES, ("accuracy", "precision (macro)", "recall (macro)", "F1 (macro)")))
 PART_TITLES = dict(zip(schema.TEST_PARTS, ("all test samples", "hard test samples", "easy test samples")))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.studies.report.aggregate import to_markdown
+from hardness.tracking import schema
 
 FOLDERS = {"figure": schema.REPORT_FIGURES, "table": schema.REPORT_TABLES}
 CONVENTIONS = ("Error bars and bands: ± 1 standard deviation (ddof=1) across seeds or hard sets; "

@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields
 
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.errors import HardnessError
 from hardness.studies.report.aggregate import CELL_KEYS
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 SOURCE_KINDS = [str(kind) for kind in (schema.Kind.STRAGGLERS, schema.Kind.IMBALANCE, schema.Kind.BENCHMARK,

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.studies.report import aggregate, figures, load
 from hardness.studies.report.files import ReportFile, Writer
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker, tracking_tags
 
 if TYPE_CHECKING:  # hardness.engine.progress imports the engine (torch), which the report never needs

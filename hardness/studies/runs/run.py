@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.redaction import redact_url
 from hardness.studies.runs.status import build_run_table, format_run_table, select_shown
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 

@@ -29,18 +29,18 @@ from typing import Any
 import optuna
 import torch
 
-from hardness.tracking import schema
 from hardness.config import Config, SearchConfig
 from hardness.datasets.prepare import Dataset
 from hardness.engine.devices import place
 from hardness.engine.divergence import diverged_of, report_diverged
+from hardness.engine.progress import Progress
+from hardness.engine.seeds import derive_model_seeds
 from hardness.errors import HardnessError
 from hardness.identifiers import get_identifier, gives_scores
 from hardness.identifiers.base import RuleIdentifier
-from hardness.engine.progress import Progress
-from hardness.engine.seeds import derive_model_seeds
-from hardness.studies.imbalance.grid import Cell, evaluate_cells
 from hardness.identifiers.thresholds import flag_top_k, flag_top_k_per_class
+from hardness.studies.imbalance.grid import Cell, evaluate_cells
+from hardness.tracking import schema
 
 OnStep = Callable[[int, float, float], None]
 """on_step(hard_set, gap of that hard set, running mean gap): called after each hard set is evaluated."""

@@ -25,17 +25,23 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.config import Config
+from hardness.engine.progress import Progress
+from hardness.engine.resources import grid_models, require_memory
 from hardness.identifiers import get_identifier
 from hardness.interrupts import deferred_signals, immediate_signals
-from hardness.engine.progress import Progress
 from hardness.redaction import redact_url, url_digest
-from hardness.engine.resources import grid_models, require_memory
 from hardness.studies.common.session import open_session
 from hardness.studies.search.objective import SearchProblem, compute_constraints, objective, precompute
-from hardness.studies.search.study import (RUN_ID_ATTR, check_study_config, open_storage, open_study,
-                                           silence_interrupted_trials, trials_frame)
+from hardness.studies.search.study import (
+    RUN_ID_ATTR,
+    check_study_config,
+    open_storage,
+    open_study,
+    silence_interrupted_trials,
+    trials_frame,
+)
+from hardness.tracking import schema
 from hardness.tracking.tracker import Tracker
 
 PARENT_ATTR = "mlflow_parent_run_id"

@@ -20,10 +20,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hardness.tracking import schema
 from hardness.config import Config, flatten
 from hardness.errors import EnvironmentProblem, UserError
 from hardness.redaction import redact, redact_url
+from hardness.tracking import schema
 
 CONFIG_ATTR = "hardness_config"
 RUN_ID_ATTR = "mlflow_run_id"

@@ -19,9 +19,9 @@ from typing import Any
 import optuna
 
 from hardness.config import Config
+from hardness.engine.progress import Progress
 from hardness.errors import ComputationFailed, HardnessError
 from hardness.interrupts import Interrupted, exit_code
-from hardness.engine.progress import Progress
 from hardness.studies.search.run import SearchSummary, run_search
 
 POLL_S = 0.5

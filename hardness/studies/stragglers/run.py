@@ -15,22 +15,27 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from hardness.tracking import schema
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.engine.devices import place, to_cpu
 from hardness.engine.divergence import report_diverged
-from hardness.identifiers.stragglers import StragglerRun, find_stragglers
-from hardness.studies.common.scoring import score_hard_set
-from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
 from hardness.engine.progress import Progress
-from hardness.redaction import redact_url
 from hardness.engine.resources import require_memory
 from hardness.engine.seeds import derive_model_seeds
+from hardness.identifiers.stragglers import StragglerRun, find_stragglers
+from hardness.redaction import redact_url
+from hardness.studies.common.scoring import score_hard_set
 from hardness.studies.common.session import Session, open_session
+from hardness.studies.common.tables import (
+    build_hard_set_table,
+    build_radii_table,
+    summarise_inversions,
+    summarise_radii,
+)
 from hardness.studies.export.gallery import build_gallery
 from hardness.studies.stragglers.figure import build_radii_figure
-from hardness.studies.common.tables import build_hard_set_table, build_radii_table, summarise_inversions, summarise_radii
+from hardness.tracking import schema
+from hardness.tracking.payloads import RunPayload, curve_stride, thin_curve
 
 
 @dataclass(frozen=True)
