@@ -5,6 +5,7 @@ at most N - 1), and a study at its cap runs no more."""
 import json
 
 import optuna
+import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
