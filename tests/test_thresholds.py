@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from hardness.identifiers.thresholds import (
-    apply_threshold,
     count_per_class,
     flag_like,
     flag_quantile,
@@ -108,14 +107,6 @@ def test_like_copies_the_reference_counts():
     assert _positions(flag_like(SCORES, LABELS, reference[1], level="class")) == [1, 2, 3]
 
 
-def test_apply_threshold_dispatches_by_name():
-    assert torch.equal(apply_threshold(SCORES, LABELS, method="top_k", k=2), flag_top_k(SCORES, 2))
-    counts = torch.tensor([1, 1])
-    assert torch.equal(apply_threshold(SCORES, LABELS, method="class_top_k", counts=counts),
-                       flag_top_k_per_class(SCORES, LABELS, counts))
-    assert torch.equal(apply_threshold(SCORES, LABELS, method="quantile", q=0.5), flag_quantile(SCORES, 0.5))
-
-
 @pytest.mark.parametrize("call, message", [
     (lambda: flag_top_k(SCORES, 7), r"0 <= k <= 6 \(the number of samples\), got 7"),
     (lambda: flag_top_k(SCORES, -1), "0 <= k"),
@@ -129,10 +120,6 @@ def test_apply_threshold_dispatches_by_name():
     (lambda: flag_top_k_per_class(SCORES, LABELS, torch.tensor([1])), "counts has 1 classes but labels go up to 1"),
     (lambda: flag_like(SCORES, LABELS, SCORES > 0, level="galaxy"), "choose dataset or class"),
     (lambda: flag_like(SCORES, LABELS, torch.ones(2, 6, dtype=torch.bool), level="dataset"), "must match scores"),
-    (lambda: apply_threshold(SCORES, LABELS, method="median"), "choose top_k, class_top_k or quantile"),
-    (lambda: apply_threshold(SCORES, LABELS, method="top_k"), "top_k needs k"),
-    (lambda: apply_threshold(SCORES, LABELS, method="class_top_k", k=2), "class_top_k needs counts"),
-    (lambda: apply_threshold(SCORES, LABELS, method="quantile"), "quantile needs q"),
 ])
 def test_bad_thresholds_raise(call, message):
     with pytest.raises(ValueError, match=message):

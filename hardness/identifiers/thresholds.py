@@ -79,18 +79,3 @@ def flag_like(scores: torch.Tensor, labels: torch.Tensor, reference_mask: torch.
         return flag_top_k_per_class(scores, labels, count_per_class(reference_mask, labels, int(labels.max()) + 1))
     raise ValueError(f"unknown threshold level {level!r}; choose dataset or class")
 
-
-def apply_threshold(scores: torch.Tensor, labels: torch.Tensor, *, method: str, k: int | torch.Tensor | None = None,
-                    counts: torch.Tensor | None = None, q: float | None = None) -> torch.Tensor:
-    """Masks shaped like scores, by method name: top_k (needs k), class_top_k (needs counts), quantile (needs q)."""
-    needs = {"top_k": ("k", k), "class_top_k": ("counts", counts), "quantile": ("q", q)}
-    if method not in needs:
-        raise ValueError(f"unknown threshold method {method!r}; choose top_k, class_top_k or quantile")
-    option, value = needs[method]
-    if value is None:
-        raise ValueError(f"threshold method {method} needs {option}")
-    if method == "top_k":
-        return flag_top_k(scores, k)
-    if method == "class_top_k":
-        return flag_top_k_per_class(scores, labels, counts)
-    return flag_quantile(scores, q)

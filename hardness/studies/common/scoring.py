@@ -13,9 +13,6 @@ import math
 
 import torch
 
-RANKING = ("auroc", "auprc")
-HARD_SET = ("recall", "precision", "f1")
-
 
 def ranking_scores(scores: torch.Tensor | None, hard: torch.Tensor | None) -> torch.Tensor:
     """What ranks the samples [K, N]: the scores (higher = harder), or a set-only identifier's hard masks as 0/1."""
