@@ -36,8 +36,10 @@ SOURCES: dict[str, str] = {
     "imagefolder": "folder of class folders of images (torchvision ImageFolder), data.image_size, data.grayscale",
 }
 """The formats of a user's own data, read from `data.path`; the dataset name is the format's."""
-DATASET_NAMES: tuple[str, ...] = (*DATASETS, *SOURCES)
-"""Every name `data.name` accepts: the built-in datasets, then the formats of a user's own data."""
+IN_MEMORY = "arrays"
+"""The name of data given to the Python API in memory (hardness.score(X, y, ...)); no file holds it."""
+DATASET_NAMES: tuple[str, ...] = (*DATASETS, *SOURCES, IN_MEMORY)
+"""Every name `data.name` accepts: the built-in datasets, the formats of a user's own data, then in-memory data."""
 
 
 class IdentifierEntry(NamedTuple):

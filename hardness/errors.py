@@ -8,6 +8,7 @@ computation could not produce a result.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 from hardness.redaction import redact
@@ -41,8 +42,8 @@ class HardnessError(Exception):
         super().__init__(redact(" ".join(str(message).split())))
 
 
-class UserError(HardnessError):
-    """Bad input: an option, a config value or file, a data file."""
+class UserError(HardnessError, ValueError):
+    """Bad input: an option, a config value or file, a data file. Also a ValueError, as the Python API raises it."""
 
     exit_code = ExitCode.BAD_INPUT
 
@@ -57,3 +58,21 @@ class ComputationFailed(HardnessError):
     """The input was valid but the computation produced no result (e.g. every model diverged)."""
 
     exit_code = ExitCode.COMPUTATION_FAILED
+
+
+FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+"""A full disk, a file-size limit (ulimit -f) or a quota: the write failed for want of room, not for a bug."""
+
+
+def full_disk_problem(error: BaseException) -> EnvironmentProblem | None:
+    """The EnvironmentProblem a full disk caused `error` to be, found anywhere in its chain of causes (a write of ours,
+    or one deep inside MLflow, SQLite or matplotlib); None when `error` is something else."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if (isinstance(error, OSError) and error.errno in FULL_DISK_ERRNOS) or "disk is full" in str(error):
+            where = f" writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
+            return EnvironmentProblem(f"no room left on the disk{where} (a full disk, a quota or a file-size limit): "
+                                      f"free some space and rerun; the runs in progress ended FAILED")
+        error = error.__cause__ or error.__context__
+    return None

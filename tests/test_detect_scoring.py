@@ -57,7 +57,7 @@ def test_rows_per_seed_and_ensemble_for_a_set_identifier():
                          [True, False, True, False],   # seed 1
                          [False, False, False, True]])  # seed 2: left out (diverged)
     kept = torch.tensor([True, True, False])
-    rows = build_detection_rows(None, hard, kept, truth)
+    rows = build_detection_rows(hard.float(), hard, kept, truth)
     assert rows["scope"].tolist() == ["seed", "seed", "ensemble"] and rows["seed"].tolist() == [0, 1, -1]
     # ensemble score = fraction of kept seeds flagging: [1, 0.5, 0.5, 0]; majority set = [1, 1, 1, 0]
     ensemble = rows.iloc[2]

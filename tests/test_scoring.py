@@ -6,7 +6,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from hardness.studies.common.scoring import precision_at_count, ranking_scores, score_hard_set, score_ranking
+from hardness.identifiers import Identification
+from hardness.studies.common.scoring import precision_at_count, score_hard_set, score_ranking
 
 SCORES = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
 TRUTH = torch.tensor([True, False, True, False, False, False])
@@ -55,6 +56,6 @@ def test_hard_set_edge_cases():
 
 def test_a_set_only_identifier_ranks_by_its_mask():
     hard = torch.tensor([[True, False, True]])
-    assert torch.equal(ranking_scores(None, hard), hard.float())
+    assert torch.equal(Identification("set", None, hard).ranking, hard.float())
     scores = torch.tensor([[0.1, 0.2, 0.3]])
-    assert ranking_scores(scores, hard) is scores
+    assert Identification("scores", scores, None).ranking is scores

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hardness.catalogue import SOURCES
+from hardness.catalogue import IN_MEMORY, SOURCES
 from hardness.config import DataConfig
 from hardness.datasets.raw import RawData, check_classes, check_finite
+from hardness.errors import UserError
 
 
 def readers() -> dict[str, Callable[[DataConfig], RawData]]:
@@ -22,7 +23,13 @@ def readers() -> dict[str, Callable[[DataConfig], RawData]]:
 
     return {"digits": read_digits, "mnist": read_mnist_family, "fashion-mnist": read_mnist_family,
             "kmnist": read_mnist_family, "cifar10": read_cifar10, "npz": read_npz, "csv": read_tabular,
-            "parquet": read_tabular, "imagefolder": read_imagefolder}
+            "parquet": read_tabular, "imagefolder": read_imagefolder, IN_MEMORY: _refuse_in_memory}
+
+
+def _refuse_in_memory(config: DataConfig) -> RawData:
+    """In-memory data has no file to read: the Python API hands it over itself."""
+    raise UserError(f"data.name {IN_MEMORY} is data given to the Python API in memory (hardness.score(X, y, ...)); "
+                    f"to read a file use npz, csv, parquet or imagefolder with --data-path")
 
 
 def read_source(config: DataConfig) -> RawData:

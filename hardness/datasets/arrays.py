@@ -32,14 +32,20 @@ def read_npz(config: DataConfig) -> RawData:
     if missing:
         raise UserError(f"{where} has no array {' or '.join(missing)} (it holds {', '.join(found) or 'nothing'}): save "
                         f"samples as x [N, ...] and labels as y [N]")
-    x, y = found["x"], found["y"]
+    return raw_from_arrays(found["x"], found["y"], where, names=found.get("names"), index=found.get("index"))
+
+
+def raw_from_arrays(x: np.ndarray, y: np.ndarray, where: str, *, names: np.ndarray | None = None,
+                    index: np.ndarray | None = None) -> RawData:
+    """Samples x [N, ...] (images in [N, H, W], [N, H, W, C] or [N, C, H, W]; uint8 pixels scaled by 255) and labels
+    y [N] as RawData, as an npz file holding them is read."""
     if x.dtype.kind not in "biuf" or x.ndim < 2:
         raise UserError(f"x of {where} must be numbers [N, ...] with features per sample, not {x.dtype} {x.shape}")
     if len(y) != len(x):
         raise UserError(f"{where} holds {len(x)} samples in x but {len(y)} labels in y")
     samples, shape = _as_images(x)
-    labels, n_classes, names = _labels(y, found.get("names"), where)
-    return RawData(torch.from_numpy(samples), labels, _index(found.get("index"), len(x), where), n_classes,
+    labels, n_classes, names = _labels(y, names, where)
+    return RawData(torch.from_numpy(samples), labels, _index(index, len(x), where), n_classes,
                    255.0 if x.dtype == np.uint8 else 1.0, shape, names,
                    None if shape else tuple(f"x{i}" for i in range(int(np.prod(x.shape[1:])))))
 

@@ -39,6 +39,11 @@ class Identification:
     hard: torch.Tensor | None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def ranking(self) -> torch.Tensor:
+        """What ranks the samples [K, N]: the scores (higher = harder), or a set-only identifier's masks as 0/1."""
+        return self.scores if self.scores is not None else self.hard.float()
+
 
 class Identifier(Protocol):
     """What every identifier provides: its name (a key of catalogue.IDENTIFIER_ENTRIES) and its identification."""

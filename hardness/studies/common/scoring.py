@@ -14,11 +14,6 @@ import math
 import torch
 
 
-def ranking_scores(scores: torch.Tensor | None, hard: torch.Tensor | None) -> torch.Tensor:
-    """What ranks the samples [K, N]: the scores (higher = harder), or a set-only identifier's hard masks as 0/1."""
-    return scores if scores is not None else hard.float()
-
-
 def score_ranking(scores: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     """{'auroc', 'auprc'} of scores [N] against truth [N] bool; empty unless truth holds both classes."""
     from sklearn.metrics import average_precision_score, roc_auc_score

@@ -12,11 +12,12 @@ import json
 import shlex
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hardness.catalogue import IN_MEMORY
 from hardness.config import Config, dump_config
 from hardness.datasets.prepare import Dataset, load_dataset
 from hardness.engine.devices import resolve_device
@@ -69,11 +70,14 @@ class Session:
         top = parent_run_id is None
         all_params, all_tags = self._fields(kind, identifier, {**(self.config.flat() if top else {}), **(params or {})},
                                             tags)
+        owner = ExitStack()
         if key is not None:
+            if top and worker is None:  # one process at a time per study (search's workers share theirs on purpose)
+                owner.enter_context(self.tracker.owning(key))
             resume_run_id = resume_run_id or self.tracker.find_run_by_tag(schema.RESUME_KEY, key)
             all_tags[schema.RESUME_KEY] = key
-        with self.tracker.run(name, parent_run_id=parent_run_id, params=all_params, tags=all_tags,
-                              resume_run_id=resume_run_id, worker=worker) as run_id:
+        with owner, self.tracker.run(name, parent_run_id=parent_run_id, params=all_params, tags=all_tags,
+                                     resume_run_id=resume_run_id, worker=worker) as run_id:
             if top and resume_run_id is None:
                 self.tracker.set_tags(run_id, {schema.NOTE: f"`{command_line(self.config)}`"})
                 self.tracker.log_dataset(run_id, **describe_dataset(self.config, self.dataset))
@@ -126,17 +130,20 @@ def dataset_source(config: Config) -> str:
         return str(Path(path).resolve())
     if config.data.name == "digits":
         return "sklearn.datasets.load_digits"
+    if config.data.name == IN_MEMORY:
+        return "python:in-memory arrays"
     return str(Path(config.data.root).resolve())
 
 
-def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None) -> Session:
+def open_session(config: Config, *, tracker: Tracker | None = None, default_threads: int | None = None,
+                 dataset: Dataset | None = None) -> Session:
     """Check that train.device is usable here, open the configured tracking store (or use `tracker`), load and prepare
-    the dataset, check that the config fits it, set torch's threads (train.threads, else `default_threads`, else the
-    cores available), build the base tags (the threads, the resolved device and the data's location among them). Nothing here starts a
-    run, so a refusal here leaves no run behind."""
+    the dataset (or take `dataset`, prepared from data in memory), check that the config fits it, set torch's threads
+    (train.threads, else `default_threads`, else the cores available), build the base tags (the threads, the resolved
+    device and the data's location among them). Nothing here starts a run, so a refusal here leaves no run behind."""
     device = resolve_device(config.train.device)
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
-    dataset = load_dataset(config.data, config.seed)
+    dataset = dataset or load_dataset(config.data, config.seed)
     check_fits_data(config, dataset)
     threads = set_threads(config.train.threads, default=default_threads)
     tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint,

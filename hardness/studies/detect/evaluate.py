@@ -33,7 +33,7 @@ def evaluate_injection(injection: Injection, config: Config, names: list[str], *
         identification = found.get(name) or identify(dataset, config, name, k, progress=staged(progress, name))
         sets = threshold_identification(dataset, config, identification, reference=reference)
         report_diverged(sets.diverged, f"{name} models ({injection.type} at {injection.rate:g})")
-        rows = build_detection_rows(identification.scores, sets.hard, ~sets.diverged, injection.mask)
+        rows = build_detection_rows(identification.ranking, sets.hard, ~sets.diverged, injection.mask)
         frames.append(rows.assign(identifier=name))
     table = pd.concat(frames, ignore_index=True)
     return table[["identifier", *[c for c in table.columns if c != "identifier"]]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from hardness.studies.common.scoring import precision_at_count, ranking_scores, score_hard_set, score_ranking
+from hardness.studies.common.scoring import precision_at_count, score_hard_set, score_ranking
 from hardness.tracking import schema
 
 
@@ -25,11 +25,12 @@ def score_detection(scores: torch.Tensor, hard: torch.Tensor, truth: torch.Tenso
     return measures | {"hard_count": float(hard.sum())}
 
 
-def build_detection_rows(scores: torch.Tensor | None, hard: torch.Tensor, kept: torch.Tensor,
+def build_detection_rows(ranking: torch.Tensor, hard: torch.Tensor, kept: torch.Tensor,
                          truth: torch.Tensor) -> pd.DataFrame:
     """One row per kept model (scope seed, its index in `seed`) and one for the ensemble (scope ensemble, seed -1):
-    scores [K, N] (None: the hard masks rank, a set identifier), hard [K, N] bool, kept [K] bool, truth [N] bool."""
-    ranking = ranking_scores(scores, hard).double()[kept]
+    ranking [K, N] (Identification.ranking: scores, or a set identifier's masks as 0/1), hard [K, N] bool, kept [K]
+    bool, truth [N] bool."""
+    ranking = ranking.double()[kept]
     hard = hard[kept]
     seeds = kept.nonzero().flatten().tolist()
     rows = [{"scope": schema.SCOPE_SEED, "seed": k, **score_detection(ranking[i], hard[i], truth)}

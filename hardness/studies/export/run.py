@@ -18,6 +18,7 @@ import pandas as pd
 
 from hardness.config import DataConfig, build_config, parse_yaml
 from hardness.errors import UserError
+from hardness.studies.common.outputs import check_output_file, check_output_folder, written_whole
 from hardness.studies.export.table import (
     Flags,
     build_export_table,
@@ -61,8 +62,12 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
     fmt = fmt or ("parquet" if out is not None and out.suffix == ".parquet" else "csv")
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose from: {', '.join(FORMATS)}")
-    if clean_out is not None and clean_out.exists() and any(clean_out.iterdir()):
-        raise UserError(f"--clean-out folder {clean_out} is not empty: name a new or empty folder")
+    out = out or Path(f"export-{run_id[:8]}.{fmt}")
+    check_output_file(out, "--out")
+    if clean_out is not None:
+        check_output_folder(clean_out, "--clean-out")
+        if clean_out.exists() and any(clean_out.iterdir()):
+            raise UserError(f"--clean-out folder {clean_out} is not empty: name a new or empty folder")
     tracker, row = _open_run(tracking_uri, run_id)
     kind = row[f"tags.{schema.KIND}"]
     with quiet_downloads():
@@ -71,7 +76,6 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
         logged = tracker.load_text(run_id, schema.CONFIG) if clean_out is not None else None
     table = build_export_table(samples, flags, inversion=inversion)
     kept = keep_agreeing(table, min_agreement)
-    out = out or Path(f"export-{run_id[:8]}.{fmt}")
     save_table(kept, out, fmt)
     summary = ExportSummary(run_id, kind, identifiers_of(table), len(table), len(kept), out)
     if clean_out is None:
@@ -80,8 +84,25 @@ def run_export(run_id: str, *, tracking_uri: str | None = None, fmt: str | None 
 
     config = build_config(parse_yaml(logged, f"config.yaml of run {run_id}"))
     data = locate_data(config.data, row.get(f"tags.{schema.DATA_SOURCE}"))
+    check_unchanged(data, config.seed, row.get(f"tags.{schema.FINGERPRINT}"), run_id)
     keep = np.setdiff1d(samples["original_index"].to_numpy(), find_flagged(table, min_agreement))
-    return replace(summary, clean_out=write_subset(data, keep, clean_out), n_clean=len(keep))
+    with written_whole(clean_out) as partial:  # the folder appears complete or not at all
+        written = write_subset(data, keep, partial)  # then renamed onto clean_out, which is absent or empty
+    return replace(summary, clean_out=clean_out / written.relative_to(partial), n_clean=len(keep))
+
+
+def check_unchanged(data: DataConfig, seed: int, fingerprint: object, run_id: str) -> None:
+    """Refuse (exit 2) to write a clean copy from data that is no longer what run `run_id` saw: the flags name samples
+    by position, so a file reordered, cut or edited since would drop the wrong ones. The data is prepared again as the
+    run prepared it and its fingerprint compared with the run's (runs without one are not checked)."""
+    from hardness.datasets.prepare import load_dataset
+
+    if not isinstance(fingerprint, str):
+        return
+    now = load_dataset(data, seed).fingerprint
+    if now != fingerprint:
+        raise UserError(f"the data at {data.path or data.root} changed since run {run_id} read it (fingerprint {now}, "
+                        f"the run's {fingerprint}): restore the file the run used, or run the study again on this one")
 
 
 def locate_data(data: DataConfig, source: object) -> DataConfig:
@@ -113,12 +134,12 @@ def _open_run(tracking_uri: str | None, run_id: str) -> tuple[Tracker, dict]:
 
 
 def save_table(table: pd.DataFrame, out: Path, fmt: str) -> None:
-    """Write `table` (no index) to `out` as CSV or Parquet, creating its folder."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
+    """Write `table` (no index) to `out` as CSV or Parquet, creating its folder; all of it or nothing."""
+    with written_whole(out) as partial:
+        if fmt == "parquet":
+            table.to_parquet(partial, index=False)
+        else:
+            table.to_csv(partial, index=False)
 
 
 def _children(tracker: Tracker, run_id: str) -> pd.DataFrame:

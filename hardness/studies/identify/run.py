@@ -7,14 +7,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from hardness.config import Config
+from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import report_diverged
 from hardness.engine.progress import Progress
 from hardness.engine.resources import require_memory
-from hardness.identifiers import get_identifier
+from hardness.identifiers import Identification, get_identifier
 from hardness.identifiers.hardsets import check_threshold
-from hardness.identifiers.identify import count_table, identify, threshold_identification
+from hardness.identifiers.identify import HardSets, count_table, identify, threshold_identification
 from hardness.identifiers.thresholds import count_per_class
-from hardness.studies.common.scoring import ranking_scores, score_hard_set, score_ranking
+from hardness.studies.common.scoring import score_hard_set, score_ranking
 from hardness.studies.common.session import open_session
 from hardness.studies.common.tables import build_hard_set_table, build_score_table
 from hardness.studies.export.gallery import build_gallery
@@ -29,18 +30,22 @@ class IdentifySummary:
     identifier: str
     counts: pd.DataFrame
     noise: pd.DataFrame
+    identification: Identification
+    sets: HardSets
+    prepared: Dataset
 
     def to_dict(self) -> dict:
         return {"parent_run_id": self.parent_run_id, "identifier": self.identifier,
                 "counts": self.counts.to_dict(orient="records"), "noise": self.noise.to_dict(orient="records")}
 
 
-def run_identify(config: Config, *, progress: Progress | None = None) -> IdentifySummary:
-    """Identify hard samples with config.identifier over config.seeds seeds; log scores, sets and counts."""
+def run_identify(config: Config, *, progress: Progress | None = None, dataset: Dataset | None = None) -> IdentifySummary:
+    """Identify hard samples with config.identifier over config.seeds seeds; log scores, sets and counts. `dataset`:
+    data prepared from memory (the Python API) instead of config.data."""
     name = config.identifier.name
     get_identifier(name)
     check_threshold([name], config.threshold)
-    session = open_session(config)
+    session = open_session(config, dataset=dataset)
     require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
     with session.run(f"identify-{name}-{dataset.name}", schema.Kind.IDENTIFY, identifier=name) as parent:
@@ -48,7 +53,7 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
         sets = threshold_identification(dataset, config, identification)
         report_diverged(sets.diverged, f"{name} models")
         seeds, hard_sets = (~sets.diverged).nonzero().flatten().tolist(), sets.kept
-        ranking = ranking_scores(identification.scores, identification.hard)
+        ranking = identification.ranking
         noise = pd.DataFrame([{"seed": k, **schema.noise_metrics(score_hard_set(row, dataset.is_flipped)
                                                                  | score_ranking(ranking[k], dataset.is_flipped))}
                               for k, row in zip(seeds, hard_sets)])
@@ -75,4 +80,4 @@ def run_identify(config: Config, *, progress: Progress | None = None) -> Identif
         tracker.log_metrics(parent, metrics)
         session.describe(parent, f"{name}: {metrics['hard/count_mean']:.1f} ± {metrics['hard/count_std']:.1f} hard "
                                  f"samples per seed of {dataset.n_samples}")
-    return IdentifySummary(parent, name, counts, noise)
+    return IdentifySummary(parent, name, counts, noise, identification, sets, dataset)

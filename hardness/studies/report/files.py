@@ -1,4 +1,5 @@
-"""The report's files: figures (PNG + PDF) and tables (CSV + Markdown) under one folder, indexed in report.md."""
+"""The report's files: figures (PNG + PDF) and tables (CSV + Markdown) under one folder, indexed in report.md; each
+written whole or not at all (hardness.studies.common.outputs)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hardness.studies.common.outputs import written_whole
 from hardness.studies.report.aggregate import to_markdown
 from hardness.tracking import schema
 
@@ -38,6 +40,7 @@ class Writer:
         self.out = out
         self.files: list[ReportFile] = []
         self.sections: list[tuple[str, list[str]]] = []
+        self.notes: list[str] = []
         self.source = ""
 
     def section(self, heading: str, source: str = "") -> None:
@@ -45,12 +48,19 @@ class Writer:
         self.sections.append((heading, []))
         self.source = source
 
+    def note(self, text: str) -> None:
+        """A remark on the data of the current section, in report.md and in the command's output."""
+        self.notes.append(text)
+        self.sections[-1][1].append(f"> Note: {text}\n")
+
     def figure(self, figure, stem: str, description: str) -> None:
         """Save a matplotlib Figure as <stem>.png and a reproducible <stem>.pdf."""
         folder = self._folder("figure")
         paths = (folder / f"{stem}.png", folder / f"{stem}.pdf")
-        figure.savefig(paths[0], dpi=200)
-        figure.savefig(paths[1], metadata={"CreationDate": None})  # same data, same bytes
+        with written_whole(paths[0]) as partial:
+            figure.savefig(partial, dpi=200)
+        with written_whole(paths[1]) as partial:
+            figure.savefig(partial, metadata={"CreationDate": None})  # same data, same bytes
         self.files.append(ReportFile(stem, "figure", description, self.source, paths))
         self.sections[-1][1].append(f"**{description}**\n\n![{description}]({folder.name}/{stem}.png)\n")
 
@@ -59,12 +69,13 @@ class Writer:
         """CSV always (all numbers); Markdown of `display` (or the frame) unless it is a long curve table."""
         folder = self._folder("table")
         paths = [folder / f"{stem}.csv"]
-        frame.to_csv(paths[0], index=False)
+        with written_whole(paths[0]) as partial:
+            frame.to_csv(partial, index=False)
         link = f"{folder.name}/{stem}.csv"
         if markdown:
             text = to_markdown(frame if display is None else display)
             paths.append(folder / f"{stem}.md")
-            paths[1].write_text(text)
+            _write_text(paths[1], text)
             self.sections[-1][1].append(f"**{description}** ([csv]({link}))\n\n{text}")
         else:
             self.sections[-1][1].append(f"**{description}**: [{link}]({link}) ({len(frame)} rows)\n")
@@ -77,10 +88,15 @@ class Writer:
             if parts:
                 lines += [f"## {heading}\n", *parts]
         path = self.out / schema.REPORT_INDEX
-        path.write_text("\n".join(lines))
+        _write_text(path, "\n".join(lines))
         return path
 
     def _folder(self, kind: str) -> Path:
         folder = self.out / FOLDERS[kind]
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+
+def _write_text(path: Path, text: str) -> None:
+    with written_whole(path) as partial:
+        partial.write_text(text)

@@ -259,9 +259,17 @@ def cells_from_runs(cell_runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cell_runs(runs: pd.DataFrame, parents: set[str]) -> pd.DataFrame:
-    """The finished cell runs (tagged CELL) whose parent is one of `parents`."""
+    """The finished cell runs (tagged CELL) whose parent is one of `parents`, the newest run of each cell only: a cell
+    logged twice (two resumes racing, before they were refused) is one measurement, not two independent ones."""
     under = finished(runs[column(runs, tag(schema.PARENT_RUN_ID)).isin(parents)])
-    return under[column(under, tag(schema.CELL)).notna()]
+    cells = under[column(under, tag(schema.CELL)).notna()]
+    return cells.drop_duplicates(subset=[tag(schema.PARENT_RUN_ID), tag(schema.CELL)], keep="last")  # oldest first
+
+
+def count_duplicate_cells(runs: pd.DataFrame, parent: str) -> int:
+    """How many finished cell runs of grid `parent` repeat a cell already logged (left out by `_cell_runs`)."""
+    under = finished(runs[column(runs, tag(schema.PARENT_RUN_ID)) == parent])
+    return int(column(under, tag(schema.CELL)).dropna().duplicated().sum())
 
 
 def load_grid(runs: pd.DataFrame, parent: str) -> Grid:

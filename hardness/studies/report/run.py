@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hardness.studies.common.outputs import check_output_folder
 from hardness.studies.report import aggregate, figures, load
 from hardness.studies.report.files import ReportFile, Writer
 from hardness.tracking import schema
@@ -39,6 +40,8 @@ class ReportSummary:
     out: Path
     files: list[ReportFile]
     sources: dict[str, int]
+    notes: list[str]
+    """What the reader should know about the data read (left-out duplicates, ...), also in report.md."""
 
     def table(self) -> pd.DataFrame:
         """One row per item written: file stem, formats, what it shows."""
@@ -48,7 +51,7 @@ class ReportSummary:
 
     def to_dict(self) -> dict:
         return {"report_run_id": self.report_run_id, "experiment": self.experiment, "tracking_uri": self.tracking_uri,
-                "out": str(self.out), "sources": self.sources,
+                "out": str(self.out), "sources": self.sources, "notes": self.notes,
                 "files": [{"kind": f.kind, "description": f.description, "source": f.source,
                            "paths": [str(p) for p in f.paths]}
                           for f in self.files]}
@@ -57,6 +60,7 @@ class ReportSummary:
 def run_report(*, tracking_uri: str | None = None, experiments: Sequence[str] = (), run_ids: Sequence[str] = (),
                out: Path = Path("reports"), progress: Progress | None = None) -> ReportSummary:
     """Report on the runs of `experiments` (all when empty), or only `run_ids` and their descendants."""
+    check_output_folder(Path(out), "--out")
     tracker = Tracker(tracking_uri, experiments[0] if experiments else "Default", must_exist=True)
     runs, chosen = load.load_runs(tracker, experiments, run_ids)
     writer = Writer(Path(out))
@@ -65,7 +69,7 @@ def run_report(*, tracking_uri: str | None = None, experiments: Sequence[str] = 
     home = runs["experiment"].iloc[-1]
     writer.index(f"hardness report: {', '.join(dict.fromkeys(runs['experiment']))}")
     run_id = _log_report(Tracker(tracker.uri, home), writer, chosen, run_ids, sources)
-    return ReportSummary(run_id, home, tracker.uri, Path(out), writer.files, sources)
+    return ReportSummary(run_id, home, tracker.uri, Path(out), writer.files, sources, writer.notes)
 
 
 def _write_sections(tracker: Tracker, runs: pd.DataFrame, writer: Writer, progress: Progress | None) -> dict[str, int]:
@@ -136,6 +140,10 @@ def _grid(tracker: Tracker, runs: pd.DataFrame, parent: str, writer: Writer, ste
     name, reduce = grid.identifier, grid.reduce
     summary = aggregate.summarise_grid(grid.cells)
     writer.section(f"Imbalance grid: {name}, {title}", title)
+    duplicates = load.count_duplicate_cells(runs, parent)
+    if duplicates:
+        writer.note(f"run {parent}: {duplicates} cell runs repeat a cell already logged (resumes that ran at once); "
+                    f"only the newest run of each cell is counted")
     if _has(summary, [aggregate.ACC], aggregate.ALL):
         writer.figure(figures.plot_grid(summary, measures=[aggregate.ACC], reduce=reduce,
                                         title=f"Accuracy against training data kept ({name}, reduce {reduce})"),

@@ -52,6 +52,8 @@ class StragglerSummary:
     straggler_counts: list[int | None]
     inversion_epochs: list[list[int] | None]
     diverged: list[int]
+    run: StragglerRun
+    prepared: Dataset
 
     def to_dict(self) -> dict:
         return {
@@ -63,9 +65,11 @@ class StragglerSummary:
         }
 
 
-def run_stragglers(config: Config, *, config_file: Path | None = None, progress: Progress | None = None) -> StragglerSummary:
-    """Load data, train config.seeds models at once, find stragglers, log parent + child runs."""
-    session = open_session(config)
+def run_stragglers(config: Config, *, config_file: Path | None = None, progress: Progress | None = None,
+                   dataset: Dataset | None = None) -> StragglerSummary:
+    """Load data (or take `dataset`, prepared from memory), train config.seeds models at once, find stragglers, log
+    parent + child runs."""
+    session = open_session(config, dataset=dataset)
     require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
     model_seeds = derive_model_seeds(config.seed, config.seeds)
@@ -100,7 +104,7 @@ def run_stragglers(config: Config, *, config_file: Path | None = None, progress:
         parent, children, config.tracking.experiment, redact_url(tracker.uri), dataset.name, dataset.n_samples, per_class,
         [None if gone else count for gone, count in zip(diverged, run.hard.sum(1).tolist())],
         [None if gone else epochs for gone, epochs in zip(diverged, run.inversion_epoch.tolist())],
-        run.diverged.nonzero().flatten().tolist())
+        run.diverged.nonzero().flatten().tolist(), run, dataset)
 
 
 def _headline(run: StragglerRun, n_samples: int) -> str:
