@@ -34,6 +34,7 @@ SOURCES: dict[str, str] = {
     "csv": "CSV table: data.label_column, numeric features (or data.feature_columns)",
     "parquet": "Parquet table: data.label_column, numeric features (or data.feature_columns)",
     "imagefolder": "folder of class folders of images (torchvision ImageFolder), data.image_size, data.grayscale",
+    "recording": "a hardness.Recorder recording (.npz) of another training loop: identify reads its logits",
 }
 """The formats of a user's own data, read from `data.path`; the dataset name is the format's."""
 IN_MEMORY = "arrays"

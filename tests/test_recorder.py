@@ -133,3 +133,44 @@ def test_a_file_that_is_no_recording_is_refused(tmp_path):
     np.savez(path, x=np.zeros(2))
     with pytest.raises(ValueError, match="cannot read the recording"):
         Recorder.load(path)
+
+
+@pytest.fixture
+def recording(tmp_path):
+    """A recording of 5 epochs over 60 samples of 3 classes whose true logits grow, sample 7 never learned."""
+    recorder = Recorder(60, 3)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 3
+    for epoch in range(5):
+        for start in range(0, 60, 16):
+            batch = torch.arange(start, min(start + 16, 60))
+            logits = torch.randn(len(batch), 3, generator=generator) * 0.1
+            logits[torch.arange(len(batch)), labels[batch]] += epoch * (batch != 7).float()
+            recorder.update(batch, logits, labels[batch])
+        recorder.end_epoch()
+    return recorder.save(tmp_path / "loop.npz")
+
+
+def test_identify_dynamics_logs_a_recording_that_export_reads(recording, tracking_uri, tmp_path):
+    from typer.testing import CliRunner
+
+    from hardness.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["identify", "--dynamics", str(recording), "--identifier", "aum", "--tracking-uri",
+                                 tracking_uri, "--json", "--set", "threshold.method=top_k", "--set", "threshold.k=1"])
+    assert result.exit_code == 0, result.output
+    run_id = __import__("json").loads(result.stdout)["parent_run_id"]
+    out = tmp_path / "rows.csv"
+    exported = runner.invoke(app, ["export", "--run-id", run_id, "--tracking-uri", tracking_uri, "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    import pandas as pd
+
+    rows = pd.read_csv(out).set_index("original_index")
+    assert rows["aum_agreement"].idxmax() == 7 and rows["aum_agreement"].sum() == 1  # the sample never learned
+    refused = runner.invoke(app, ["identify", "--dynamics", str(recording), "--identifier", "vog",
+                                  "--tracking-uri", tracking_uri])
+    assert refused.exit_code == 2 and "choose one of aum" in refused.stderr
+    rule = runner.invoke(app, ["identify", "--dynamics", str(recording), "--identifier", "aum", "--set",
+                               "threshold.method=like_stragglers", "--tracking-uri", tracking_uri])
+    assert rule.exit_code == 2 and "needs a training of ours" in rule.stderr

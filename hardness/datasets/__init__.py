@@ -19,11 +19,13 @@ def readers() -> dict[str, Callable[[DataConfig], RawData]]:
     from hardness.datasets.builtin import read_digits, read_mnist_family
     from hardness.datasets.cifar import read_cifar10
     from hardness.datasets.images import read_imagefolder
+    from hardness.datasets.recording import read_recording
     from hardness.datasets.tabular import read_tabular
 
     return {"digits": read_digits, "mnist": read_mnist_family, "fashion-mnist": read_mnist_family,
             "kmnist": read_mnist_family, "cifar10": read_cifar10, "npz": read_npz, "csv": read_tabular,
-            "parquet": read_tabular, "imagefolder": read_imagefolder, IN_MEMORY: _refuse_in_memory}
+            "parquet": read_tabular, "imagefolder": read_imagefolder, "recording": read_recording,
+            IN_MEMORY: _refuse_in_memory}
 
 
 def _refuse_in_memory(config: DataConfig) -> RawData:

@@ -93,7 +93,9 @@ def prepare(raw: RawData, config: DataConfig, seed: int) -> Dataset:
     order = torch.randperm(available, generator=torch.Generator().manual_seed(seed))[:size]
     x = raw.samples[order].reshape(size, -1).to(torch.float32) / raw.scale
     per_feature = config.standardise == "feature" or (config.standardise == "auto" and raw.image_shape is None)
-    if per_feature:
+    if x.shape[1] == 0:
+        pass  # a recording's samples: labels only, nothing to standardise
+    elif per_feature:
         std, mean = torch.std_mean(x, dim=0, correction=0)
         x = (x - mean) / torch.where(std > 0, std, 1.0)  # a constant feature stays 0
     else:

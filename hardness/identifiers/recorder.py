@@ -19,7 +19,6 @@ logits of every sample and a few running sums [N], unless `keep_history` also ke
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hardness.errors import UserError
+from hardness.config import Config
+from hardness.datasets.prepare import Dataset
+from hardness.datasets.recording import read_recording_file, write_recording
+from hardness.engine.divergence import DIVERGED
+from hardness.identifiers.base import Identification
 from hardness.identifiers.confidence import score_confidence
 from hardness.identifiers.dynamics import Moments
 from hardness.identifiers.el2n import score_el2n
@@ -36,7 +39,6 @@ from hardness.identifiers.energy import score_energy
 IDENTIFIERS = ("aum", "confidence", "datamaps", "datamaps_variability", "el2n", "energy", "forgetting", "loss",
                "margin")
 """The identifiers a recording scores: those that read logits alone."""
-FORMAT = "hardness-recording/1"
 
 
 class Recorder:
@@ -145,28 +147,17 @@ class Recorder:
 
     def save(self, path: str | Path) -> Path:
         """Write the recording to an .npz file (no pickles; Recorder.load reads it back)."""
-        path = Path(path)
-        meta = {"format": FORMAT, "n_samples": self.n_samples, "n_classes": self.n_classes, "epochs": self.epochs,
+        meta = {"n_samples": self.n_samples, "n_classes": self.n_classes, "epochs": self.epochs,
                 "el2n_epoch": self.el2n_epoch, "keep_history": self.keep_history}
         arrays = {name: value.numpy() for name, value in self._state().items()}
         if self.history:
             arrays["history"] = torch.stack(self.history).numpy()
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(path)
-        return path
+        return write_recording(Path(path), meta, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Recorder:
         """A recording written by save()."""
-        try:
-            with np.load(Path(path), allow_pickle=False) as found:
-                arrays = {key: found[key] for key in found.files}
-            meta = json.loads(str(arrays.pop("meta")))
-        except (OSError, ValueError, KeyError, EOFError) as error:
-            raise UserError(f"cannot read the recording {path}: {error}") from None
-        if meta.get("format") != FORMAT:
-            raise UserError(f"{path} is not a hardness recording ({FORMAT})")
+        meta, arrays = read_recording_file(path)
         recorder = cls(meta["n_samples"], meta["n_classes"], keep_history=meta["keep_history"],
                        el2n_epoch=meta["el2n_epoch"])
         recorder.epochs = meta["epochs"]
@@ -181,6 +172,17 @@ class Recorder:
                 "forgotten": self.forgotten, "learned": self.learned, "previous": self.previous, "el2n": self.el2n,
                 **{f"{name}_{part}": getattr(getattr(self, name), part) for name in ("margin", "true_prob", "loss")
                    for part in ("count", "mean", "m2")}}
+
+
+def identify_recording(dataset: Dataset, config: Config, name: str) -> Identification:
+    """Identifier `name`'s scores [1, N] read from the recording at data.path, in the prepared dataset's order: one
+    model, the recorded training."""
+    recorder = Recorder.load(config.data.path)
+    option = config.identifier
+    scores = recorder.score(name, loss_average=option.loss_average, confidence_variant=option.confidence_variant,
+                            temperature=option.temperature)
+    ordered = torch.from_numpy(scores).float()[dataset.index].unsqueeze(0)
+    return Identification(name, ordered, None, {DIVERGED: torch.zeros(1, dtype=torch.bool)})
 
 
 def _margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

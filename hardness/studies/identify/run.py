@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from hardness.config import Config
+from hardness.config import Config, ThresholdConfig
+from hardness.errors import UserError
 from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import report_diverged
 from hardness.engine.progress import Progress
@@ -14,6 +15,7 @@ from hardness.engine.resources import require_memory
 from hardness.identifiers import Identification, get_identifier
 from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers.identify import HardSets, count_table, identify, threshold_identification
+from hardness.identifiers.recorder import IDENTIFIERS as RECORDED, identify_recording
 from hardness.identifiers.thresholds import count_per_class
 from hardness.studies.common.scoring import score_hard_set, score_ranking
 from hardness.studies.common.session import open_session
@@ -39,17 +41,32 @@ class IdentifySummary:
                 "counts": self.counts.to_dict(orient="records"), "noise": self.noise.to_dict(orient="records")}
 
 
+def check_recorded(name: str, threshold: ThresholdConfig) -> None:
+    """A recording answers only the identifiers of logits, and no threshold that needs a training of ours."""
+    if name not in RECORDED:
+        raise UserError(f"a recording (--dynamics) holds logits, which {name} does not read: choose one of "
+                        f"{', '.join(RECORDED)}")
+    if threshold.method in ("like_stragglers", "own"):
+        raise UserError(f"threshold.method {threshold.method} needs a training of ours; a recording takes top_k or "
+                        f"quantile (--set threshold.method=quantile)")
+
+
 def run_identify(config: Config, *, progress: Progress | None = None, dataset: Dataset | None = None) -> IdentifySummary:
     """Identify hard samples with config.identifier over config.seeds seeds; log scores, sets and counts. `dataset`:
     data prepared from memory (the Python API) instead of config.data."""
     name = config.identifier.name
     get_identifier(name)
     check_threshold([name], config.threshold)
+    recorded = config.data.name == "recording"
+    if recorded:
+        check_recorded(name, config.threshold)
     session = open_session(config, dataset=dataset)
-    require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
+    if not recorded:
+        require_memory(config, session.dataset, config.seeds, lever="ask for fewer --seeds or a smaller --subset-size")
     dataset, tracker = session.dataset, session.tracker
     with session.run(f"identify-{name}-{dataset.name}", schema.Kind.IDENTIFY, identifier=name) as parent:
-        identification = identify(dataset, config, name, config.seeds, progress=progress)
+        identification = (identify_recording(dataset, config, name) if recorded
+                          else identify(dataset, config, name, config.seeds, progress=progress))
         sets = threshold_identification(dataset, config, identification)
         report_diverged(sets.diverged, f"{name} models")
         seeds, hard_sets = (~sets.diverged).nonzero().flatten().tolist(), sets.kept
