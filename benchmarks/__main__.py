@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import engine_speed, grid_speed, tracking_speed
+from benchmarks import api_speed, engine_speed, grid_speed, tracking_speed
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops
 from benchmarks.end_to_end import CommandTiming, radii_command, study_command, time_command
 from benchmarks.reference_style import time_reference
@@ -55,6 +55,13 @@ def tracking(args: argparse.Namespace, summary: Summary) -> None:
     summary.tracking(numbers)
 
 
+def api(args: argparse.Namespace, summary: Summary) -> None:
+    """The Python API's overhead over the CLI, the Recorder's over a CNN step, and what a recorded loop finds."""
+    numbers = api_speed.measure(quick=args.quick)
+    console.print(api_speed.report(numbers))
+    summary.api(numbers)
+
+
 def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> float:
     from hardness.config import ModelConfig
     from hardness.engine import flops_per_sample_epoch
@@ -62,7 +69,7 @@ def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> f
     return float(flops_per_sample_epoch(n_features, ModelConfig(), n_classes) * n_samples)
 
 
-BENCHMARKS = {"engine": engine, "tracking": tracking, "radii": radii, "grid": grid, "study": study}
+BENCHMARKS = {"engine": engine, "tracking": tracking, "radii": radii, "grid": grid, "study": study, "api": api}
 
 
 def main(argv: list[str] | None = None) -> int:

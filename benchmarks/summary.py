@@ -16,6 +16,8 @@ PEAK_SHARE_TARGET = 0.85
 STARTUP_TARGET_S = 10.0
 REFERENCE_RATIO_TARGET = 50.0
 BENCHMARK_TARGET_S = 3600.0
+API_OVERHEAD_TARGET = 0.05
+UPDATE_SHARE_TARGET = 0.05
 
 
 @dataclass
@@ -50,6 +52,17 @@ class Summary:
         self.add(section, "tracking (main thread in MLflow calls)", f"{run.tracking_s:.1f} s = {100 * share:.1f}%",
                  f"<= {100 * TRACKING_SHARE_TARGET:.0f}%", share <= TRACKING_SHARE_TARGET)
         self.add(section, "other (tables, figures, scoring, exit)", f"{run.other_s:.1f} s")
+
+    def api(self, numbers) -> None:
+        """The API against the CLI on the same computation, and Recorder.update against a CNN training step."""
+        for label, seconds in (("untracked", numbers.api_s), ("tracked", numbers.api_tracked_s)):
+            extra = seconds / numbers.cli_s - 1
+            self.add("api", f"hardness.find_hard {label} vs hardness identify", f"{seconds:.2f} s vs {numbers.cli_s:.2f} s "
+                     f"({100 * extra:+.1f}%)", f"<= +{100 * API_OVERHEAD_TARGET:.0f}%", extra <= API_OVERHEAD_TARGET)
+        share = numbers.update_ms / numbers.step_ms
+        self.add("api", "Recorder.update vs a CNN step (batch 128)", f"{numbers.update_ms:.3f} ms vs "
+                 f"{numbers.step_ms:.2f} ms ({100 * share:.1f}%)", f"<= {100 * UPDATE_SHARE_TARGET:.0f}%",
+                 share <= UPDATE_SHARE_TARGET)
 
     def engine(self, speed: EngineSpeed) -> None:
         """The engine alone: its rate against the peak and how much faster than the per-seed loops."""
