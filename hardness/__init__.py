@@ -15,7 +15,8 @@ _LAZY = {"score": "hardness.api", "find_hard": "hardness.api", "find_stragglers"
          "Config": "hardness.config", "Recorder": "hardness.identifiers.recorder",
          "ScoreResult": "hardness.identifiers.results", "HardResult": "hardness.identifiers.results",
          "StragglerResult": "hardness.identifiers.results"}
-__all__ = ["__version__", *_LAZY]
+__all__ = ["Config", "HardResult", "Recorder", "ScoreResult", "StragglerResult", "__version__", "find_hard",
+           "find_stragglers", "score"]
 
 if TYPE_CHECKING:
     from hardness.api import find_hard, find_stragglers, score

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from hardness.config import Config, ThresholdConfig
-from hardness.errors import UserError
 from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import report_diverged
 from hardness.engine.progress import Progress
 from hardness.engine.resources import require_memory
+from hardness.errors import UserError
 from hardness.identifiers import Identification, get_identifier
 from hardness.identifiers.hardsets import check_threshold
 from hardness.identifiers.identify import HardSets, count_table, identify, threshold_identification
-from hardness.identifiers.recorder import IDENTIFIERS as RECORDED, identify_recording
+from hardness.identifiers.recorder import IDENTIFIERS as RECORDED
+from hardness.identifiers.recorder import identify_recording
 from hardness.identifiers.thresholds import count_per_class
 from hardness.studies.common.scoring import score_hard_set, score_ranking
 from hardness.studies.common.session import open_session
