@@ -36,6 +36,8 @@ SOURCES: dict[str, str] = {
     "imagefolder": "folder of class folders of images (torchvision ImageFolder), data.image_size, data.grayscale",
     "recording": "a hardness.Recorder recording (.npz) of another training loop: identify reads its logits",
 }
+RECORDING = "recording"
+"""The source of a Recorder's file: labels only, no features (its identifiers read the recorded logits)."""
 """The formats of a user's own data, read from `data.path`; the dataset name is the format's."""
 IN_MEMORY = "arrays"
 """The name of data given to the Python API in memory (hardness.score(X, y, ...)); no file holds it."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hardness.catalogue import IN_MEMORY, SOURCES
+from hardness.catalogue import IN_MEMORY, RECORDING, SOURCES
 from hardness.config import DataConfig
 from hardness.datasets.raw import RawData, check_classes, check_finite
 from hardness.errors import UserError
@@ -24,7 +24,7 @@ def readers() -> dict[str, Callable[[DataConfig], RawData]]:
 
     return {"digits": read_digits, "mnist": read_mnist_family, "fashion-mnist": read_mnist_family,
             "kmnist": read_mnist_family, "cifar10": read_cifar10, "npz": read_npz, "csv": read_tabular,
-            "parquet": read_tabular, "imagefolder": read_imagefolder, "recording": read_recording,
+            "parquet": read_tabular, "imagefolder": read_imagefolder, RECORDING: read_recording,
             IN_MEMORY: _refuse_in_memory}
 
 
@@ -39,7 +39,8 @@ def read_source(config: DataConfig) -> RawData:
     (a built-in dataset's classes are judged after the subset is drawn, hardness.studies.common.checks)."""
     raw = readers()[config.name](config)
     where = f"the {config.name} data in {Path(config.path)}" if config.name in SOURCES else config.name
-    check_finite(raw, where)
+    if config.name != RECORDING:  # a recording holds labels only: its identifiers read logits, not features
+        check_finite(raw, where)
     if config.name in SOURCES:
         check_classes(raw, where)
     return raw

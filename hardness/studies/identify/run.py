@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from hardness.catalogue import RECORDING
 from hardness.config import Config, ThresholdConfig
 from hardness.datasets.prepare import Dataset
 from hardness.engine.divergence import report_diverged
@@ -58,7 +59,7 @@ def run_identify(config: Config, *, progress: Progress | None = None, dataset: D
     name = config.identifier.name
     get_identifier(name)
     check_threshold([name], config.threshold)
-    recorded = config.data.name == "recording"
+    recorded = config.data.name == RECORDING
     if recorded:
         check_recorded(name, config.threshold)
     session = open_session(config, dataset=dataset)
