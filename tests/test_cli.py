@@ -123,7 +123,7 @@ def test_datasets_lists_availability(tmp_path, idx_dataset):
     assert result.exit_code == 0, result.output
     available = {row["name"]: row["available"] for row in json.loads(result.stdout)}
     assert available == {"digits": True, "mnist": False, "fashion-mnist": False, "kmnist": True, "cifar10": False,
-                         "npz": None, "csv": None, "parquet": None, "imagefolder": None}
+                         "npz": None, "csv": None, "parquet": None, "imagefolder": None, "recording": None}
 
 
 def test_version_and_python_dash_m():

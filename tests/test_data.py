@@ -181,7 +181,7 @@ def test_list_datasets_reports_availability(idx_dataset):
     root, _, _ = idx_dataset("MNIST")
     infos = {info.name: info for info in list_datasets(root)}
     assert set(infos) == {"digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "npz", "csv", "parquet",
-                          "imagefolder"}
+                          "imagefolder", "recording"}
     assert not infos["cifar10"].available and infos["csv"].available is None and infos["csv"].location == "data.path"
     assert infos["digits"].available and infos["mnist"].available
     assert not infos["fashion-mnist"].available and not infos["kmnist"].available

@@ -19,11 +19,17 @@ MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
 def imported_modules(name: str) -> set[str]:
-    """The package's modules that module `name` imports (at any depth of its code, lazy imports included)."""
+    """The package's modules that module `name` imports (at any depth of its code, lazy imports included; those under
+    `if TYPE_CHECKING:` left out)."""
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    found, tree = set(), ast.parse(path.read_text())
+    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+                   for inner in ast.walk(node)}  # imports for type checkers never run
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
