@@ -8,7 +8,7 @@ FROM python:3.11-slim AS dependencies
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG TORCH_VERSION=2.14.1
 ARG TORCHVISION_VERSION=0.29.1
-ARG EXTRAS=postgres,dask,dashboard
+ARG EXTRAS=postgres,dask,dashboard,auth
 ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 SHELL ["/bin/sh", "-eu", "-c"]

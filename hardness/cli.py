@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -16,8 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from hardness import __version__
-from hardness.catalogue import DATASET_NAMES, DEVICES, IDENTIFIERS, INJECTION_TYPES
-from hardness.errors import HardnessError
+from hardness.catalogue import DATASETS, DEVICES, IDENTIFIERS, INJECTION_TYPES, RECORDING, SOURCES
+from hardness.errors import HardnessError, environment_problem
 from hardness.tracking.heartbeat import STALE_AFTER_S
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich",
@@ -36,11 +36,11 @@ def _completion(names: tuple[str, ...], *, listed: bool = False):
     return complete
 
 
-DatasetOption = Annotated[Optional[str], typer.Option(help=f"Dataset: {' | '.join(DATASET_NAMES)} (the last four read "
-                                                           f"your own data from --data-path).",
-                                                      autocompletion=_completion(DATASET_NAMES))]
+DatasetOption = Annotated[Optional[str], typer.Option(help=f"Dataset: {' | '.join((*DATASETS, *SOURCES))} ("
+                                                           f"{', '.join(SOURCES)} read your own data from --data-path).",
+                                                      autocompletion=_completion((*DATASETS, *SOURCES)))]
 DataPathOption = Annotated[Optional[Path], typer.Option(
-    help="Your own data: the npz, csv or parquet file, or the image folder (with --dataset npz|csv|parquet|imagefolder).")]
+    help=f"Your own data: the file or the image folder (with --dataset {'|'.join(SOURCES)}).")]
 ThreadsOption = Annotated[Optional[int], typer.Option(min=1, help="torch's intra-op threads (default: the cores "
                                                                   "available to this process).")]
 DeviceOption = Annotated[Optional[str], typer.Option(help="Where torch computes: auto (cuda when a CUDA GPU is there, "
@@ -59,9 +59,18 @@ IdentifierOption = Annotated[Optional[str], typer.Option(help=f"Identifier: {' |
 @contextmanager
 def reported_errors(as_json: bool = False) -> Iterator[None]:
     """The one place faults become exit codes: a HardnessError gives one line on stderr (and, under --json, a JSON
-    object {"error", "exit_code"} on stdout) and exits with its code; real bugs keep their traceback (exit 1)."""
+    object {"error", "exit_code"} on stdout) and exits with its code; so do a full disk and a tracking server refusing
+    the user (exit 3), wherever they strike; real bugs keep their traceback (exit 1)."""
     try:
-        yield
+        try:
+            yield
+        except HardnessError:
+            raise
+        except Exception as error:
+            problem = environment_problem(error)
+            if problem is None:
+                raise
+            raise problem from None
     except HardnessError as error:
         from hardness.console import print_error, print_json
 
@@ -96,12 +105,13 @@ LISTED_OPTIONS = ("identifiers", "types", "rates")
 """Options given as comma-separated lists."""
 
 
-def _resolve(given: dict[str, Any], **fields: str):
-    """Load a command's config from its arguments `given` (its locals()): each option given on the command line
-    overrides its field (OPTION_FIELDS, or `fields` where this command differs), then every --set (which wins)."""
+def _resolve(given: dict[str, Any], preset: Sequence[str] = (), **fields: str):
+    """Load a command's config from its arguments `given` (its locals()): the `preset` overrides an option implies,
+    then each option given on the command line overrides its field (OPTION_FIELDS, or `fields` where this command
+    differs), then every --set (which wins)."""
     from hardness.config import load_config
 
-    overrides = []
+    overrides = list(preset)
     for name, field in (OPTION_FIELDS | fields).items():
         value = given.get(name)
         if value is None:
@@ -137,18 +147,27 @@ def run(config: ConfigArgument = None, dataset: DatasetOption = None, subset_siz
     typer.echo(f"MLflow run {summary.parent_run_id} (experiment {summary.experiment!r}, {summary.tracking_uri})")
 
 
+DynamicsOption = Annotated[Optional[Path], typer.Option(
+    help="A hardness.Recorder recording (.npz) of your own training loop: score its samples from the recorded logits "
+         "(threshold: quantile 0.9 unless --set threshold...).")]
+
+
 @app.command()
 def identify(config: ConfigArgument = None, identifier: IdentifierOption = None, dataset: DatasetOption = None,
              subset_size: SubsetOption = None, seeds: SeedsOption = None, seed: SeedOption = None,
              epochs: EpochsOption = None, data_root: DataRootOption = None, data_path: DataPathOption = None,
              threads: ThreadsOption = None, device: DeviceOption = None, tracking_uri: TrackingOption = None,
-             experiment: ExperimentOption = None, set_: SetOption = None, as_json: JsonOption = False) -> None:
-    """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class."""
+             experiment: ExperimentOption = None, dynamics: DynamicsOption = None, set_: SetOption = None,
+             as_json: JsonOption = False) -> None:
+    """Run one hard-sample identifier over several seeds; log scores, hard sets and counts per class. With
+    --dynamics, read the logits a hardness.Recorder recorded in another training loop instead of training."""
     from hardness.console import print_json, print_table, progress_bar
     from hardness.studies.identify.run import run_identify
 
     with reported_errors(as_json):
-        resolved = _resolve(locals())
+        recording = () if dynamics is None else (f"data.name={RECORDING}", f"data.path={json.dumps(str(dynamics))}",
+                                                 "threshold.method=quantile")
+        resolved = _resolve(locals(), preset=recording)
         with progress_bar(resolved.identifier.name, enabled=not as_json) as progress:
             summary = run_identify(resolved, progress=progress)
     if as_json:
@@ -352,6 +371,8 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
         print_json(summary.to_dict())
         return
     print_table(summary.table(), title=f"Report written to {out}/ (index: {out}/report.md)")
+    for note in summary.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"MLflow report run {summary.report_run_id} (experiment {summary.experiment!r})")
 
 
@@ -412,12 +433,14 @@ def ui(tracking_uri: TrackingOption = None,
        host: Annotated[str, typer.Option(help="Address to serve on (loopback by default: the UI has no login).")] = "127.0.0.1",
        port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 5000) -> None:
     """Open the MLflow UI on the store every command writes to (./mlruns by default); a server URI is printed."""
-    from hardness.tracking.tracker import ui_command
+    from hardness.redaction import redact_url
+    from hardness.tracking.tracker import resolve_tracking_uri, ui_command
 
     with reported_errors():
         command = ui_command(tracking_uri, host=host, port=port)
-    if command is None:
-        typer.echo(f"the runs are served by the tracking server: open {tracking_uri} in a browser")
+    if command is None:  # the server's address, from --tracking-uri or MLFLOW_TRACKING_URI, its password masked
+        typer.echo(f"the runs are served by the tracking server: open {redact_url(resolve_tracking_uri(tracking_uri))} "
+                   f"in a browser")
         return
     # MLflow 3's UI opens on its GenAI pages for a new browser; this parameter opens the runs tables
     typer.echo(f"MLflow UI: http://{host}:{port}/#/experiments?workflowType=machine_learning (Ctrl-C stops it)")
@@ -428,5 +451,5 @@ def main() -> None:
     """Console entry point; Ctrl-C, SIGTERM and SIGHUP end the open runs KILLED and exit 130, 143, 129."""
     from hardness.interrupts import exit_on_stop_signals
 
-    with exit_on_stop_signals():
+    with exit_on_stop_signals(last=True):
         app()

@@ -135,7 +135,7 @@ class InversionConfig(_Frozen):
 
 
 class IdentifierConfig(_Frozen):
-    """Which hard-sample identifier to run and its own options (SPEC section 5; the zoo's in README "Identifier zoo"):
+    """Which hard-sample identifier to run and its own options (SPEC section 5; the zoo's in docs/concepts/identifiers.md):
     loss_average (loss over epochs 1..E, not the final one), el2n_epoch / grand_epoch (the early epoch read, capped
     at train.epochs), vog_checkpoints (epochs spread over training), cleanlab_folds (cross-validation folds)."""
 
@@ -317,7 +317,8 @@ class TrackingConfig(_Frozen):
     """Where runs go: None means MLFLOW_TRACKING_URI if set, else the local ./mlruns SQLite store."""
 
     uri: str | None = None
-    experiment: str = "hardness"
+    experiment: str = Field(default="hardness", min_length=1, max_length=500)
+    """MLflow refuses empty names and names over 500 characters."""
     curve_every: int | None = Field(default=None, gt=0)
     """Per-epoch curves (radii, loss) go to MLflow as metrics at every n-th epoch and the last; None: about 100 points
     (every max(1, epochs // 100)-th, as many as MLflow's charts draw). Tables and figures keep every epoch."""
@@ -326,7 +327,8 @@ class TrackingConfig(_Frozen):
 class Config(_Frozen):
     """Everything one `hardness run` needs; logged in full with every run."""
 
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    """Base seed; streams add small offsets to it (hardness.engine.seeds), which must stay within torch's 64 bits."""
     seeds: int = Field(default=5, gt=0)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -398,15 +400,28 @@ def parse_yaml(text: str, source: str) -> Any:
         raise UserError(f"{source} is not valid YAML: {error}") from None
 
 
-def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+MAX_EXTENDS_DEPTH = 16
+"""How many files deep `extends:` may chain: far more than any real preset stack."""
+
+
+def read_config_file(path: str | Path, chain: tuple[Path, ...] = (),
+                     done: dict[Path, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Read a YAML config, following `extends:` (a path or a list of paths, relative to the file; later bases win,
-    the file itself wins over all); a cycle is an error naming the chain."""
+    the file itself wins over all); a cycle, or a chain deeper than MAX_EXTENDS_DEPTH, is an error naming the chain.
+    Each file is read once per load (`done`: resolved trees by path), however many files extend it: a diamond of
+    files extending the same parents would otherwise be read exponentially often."""
     path = Path(path)
+    done = {} if done is None else done
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     if path.resolve() in chain:
         names = " -> ".join(str(p) for p in (*chain, path.resolve()))
         raise UserError(f"config files extend each other in a cycle: {names}")
+    if path.resolve() in done:
+        return done[path.resolve()]
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise UserError(f"config file {chain[0]} extends files more than {MAX_EXTENDS_DEPTH} deep (via {path}): "
+                        f"flatten the chain")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -417,6 +432,7 @@ def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str
         raise UserError(f"config file {path} must hold a mapping, not {type(tree).__name__}")
     parents = tree.pop("extends", None)
     if parents is None:
+        done[path.resolve()] = tree
         return tree
     if isinstance(parents, str):
         parents = [parents]
@@ -424,8 +440,9 @@ def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str
         raise UserError(f"config file {path}: extends must be a path or a list of paths")
     merged: dict[str, Any] = {}
     for parent in parents:
-        merged = merge(merged, read_config_file(path.parent / parent, (*chain, path.resolve())))
-    return merge(merged, tree)
+        merged = merge(merged, read_config_file(path.parent / parent, (*chain, path.resolve()), done))
+    done[path.resolve()] = merge(merged, tree)
+    return done[path.resolve()]
 
 
 def parse_override(assignment: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The faults a user or an operator can cause, and the exit code each gives (the README's "Exit codes" table).
+"""The faults a user or an operator can cause, and the exit code each gives (docs/reference/exit-codes.md).
 
 The CLI maps every HardnessError to one line on stderr and its `exit_code`; anything else is a bug (exit 1,
 traceback kept). Raise the most specific class: UserError for bad input, EnvironmentProblem when the
@@ -62,6 +62,8 @@ class ComputationFailed(HardnessError):
 
 FULL_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 """A full disk, a file-size limit (ulimit -f) or a quota: the write failed for want of room, not for a bug."""
+FULL_DISK_SQLITE = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE"})
+"""SQLite's names for the same (past a file-size limit it reports a failed write, not a full disk)."""
 
 
 def full_disk_problem(error: BaseException) -> EnvironmentProblem | None:
@@ -70,9 +72,26 @@ def full_disk_problem(error: BaseException) -> EnvironmentProblem | None:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if (isinstance(error, OSError) and error.errno in FULL_DISK_ERRNOS) or "disk is full" in str(error):
+        if (isinstance(error, OSError) and error.errno in FULL_DISK_ERRNOS) or "disk is full" in str(error) \
+                or getattr(error, "sqlite_errorname", "") in FULL_DISK_SQLITE:
             where = f" writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
             return EnvironmentProblem(f"no room left on the disk{where} (a full disk, a quota or a file-size limit): "
                                       f"free some space and rerun; the runs in progress ended FAILED")
         error = error.__cause__ or error.__context__
     return None
+
+
+def refused_access_problem(error: BaseException) -> EnvironmentProblem | None:
+    """The EnvironmentProblem of a tracking server refusing a request (HTTP 401: who; 403: what this user may do), as
+    MLflow's client reports it; None for anything else."""
+    status = getattr(error, "get_http_status_code", lambda: None)()
+    if status not in (401, 403):
+        return None
+    return EnvironmentProblem(f"the tracking server refused the request (HTTP {status}): check MLFLOW_TRACKING_USERNAME "
+                              f"and MLFLOW_TRACKING_PASSWORD, and ask its admin for the permission this needs (EDIT "
+                              f"to log to an experiment)")
+
+
+def environment_problem(error: BaseException) -> EnvironmentProblem | None:
+    """What `error` means for the operator when it is a full disk or a refused login, else None (a bug)."""
+    return full_disk_problem(error) or refused_access_problem(error)

@@ -70,14 +70,20 @@ def _raise_pending() -> None:
 
 
 @contextmanager
-def exit_on_stop_signals() -> Iterator[None]:
+def exit_on_stop_signals(*, last: bool = False) -> Iterator[None]:
     """Raise Interrupted on SIGINT/SIGTERM/SIGHUP inside the block; leave it with one line on stderr and exit code
     128 + the signal (typer turns a KeyboardInterrupt into exit 130 on its own: the signal received decides).
-    A signal the process was started ignoring stays ignored (`nohup` ignores SIGHUP)."""
+    A signal the process was started ignoring stays ignored (`nohup` ignores SIGHUP). Only the first stop signal
+    interrupts: more of them (Ctrl-C pressed again and again) while the runs are being ended and the last line printed
+    are dropped, so they can neither cut the ending short nor print a traceback (SIGKILL still ends it at once).
+    With `last` (the process ends with the block: the CLI), stop signals stay ignored after a stop signal ended it,
+    so one more Ctrl-C cannot turn exit 130 into a death by SIGINT during the interpreter's shutdown."""
     received: list[int] = []
 
     def interrupt(signum: int, frame: object) -> None:
         received.append(signum)
+        if len(received) > 1:  # already stopping: let the runs end KILLED in peace
+            return
         if _deferring:
             _pending.append(signum)
             return
@@ -98,4 +104,4 @@ def exit_on_stop_signals() -> Iterator[None]:
         sys.exit(exit_code(signum))
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if last and received else handler)

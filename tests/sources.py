@@ -53,6 +53,14 @@ def write_imagefolder(root, per_class=8, size=(6, 5), seed=0, sizes=None):
     return root
 
 
+def cifar10_checksums(root):
+    """{file name: MD5} of the stand-in CIFAR-10 files under ROOT (what the reader checks in place of the published)."""
+    import hashlib
+
+    folder = Path(root) / "cifar-10-batches-py"
+    return {path.name: hashlib.md5(path.read_bytes()).hexdigest() for path in folder.iterdir()}
+
+
 def write_cifar10(root, per_batch=3, seed=0):
     """ROOT/cifar-10-batches-py/ in torchvision's format: five data batches and test_batch of `per_batch` images each
     (pickled {'data': uint8 [n, 3072], 'labels': [n]}) and batches.meta. Returns (images [N, 3, 32, 32], labels)."""

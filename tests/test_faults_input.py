@@ -1,5 +1,5 @@
 """Faults a user or an operator can cause, reproduced through the CLI: each gives one line on stderr, its documented
-exit code (README "Exit codes"), no traceback, no run left RUNNING, no run at all where validation must refuse
+exit code (docs/reference/exit-codes.md), no traceback, no run left RUNNING, no run at all where validation must refuse
 first, and never a secret."""
 
 import json

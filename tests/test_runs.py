@@ -88,7 +88,8 @@ def test_a_shared_run_ends_when_its_last_worker_leaves(tracking_uri):
 
 
 @pytest.mark.slow
-def test_runs_after_sigkill_shows_the_stale_run_and_marks_it_failed(tracking_uri):
+def test_runs_after_sigkill_shows_the_stale_run_and_marks_it_failed(tracking_uri, monkeypatch):
+    monkeypatch.setenv("HARDNESS_HEARTBEAT_S", "0.3")  # beats every 0.3 s, so --stale-after 1 allows 3 missed beats
     process = start(tracking_uri, "killed", *LONG_RUN)
     run_id = wait_for_run(process, tracking_uri, "killed", "stragglers")
     process.send_signal(signal.SIGKILL)

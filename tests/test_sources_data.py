@@ -8,10 +8,10 @@ import torch
 
 from hardness.catalogue import DATASET_NAMES
 from hardness.config import DataConfig, load_config
-from hardness.datasets import readers
+from hardness.datasets import cifar, readers
 from hardness.datasets.prepare import load_dataset, read_dataset_info
 from hardness.errors import UserError
-from tests.sources import CLASSES, write_cifar10, write_imagefolder, write_npz, write_table
+from tests.sources import CLASSES, cifar10_checksums, write_cifar10, write_imagefolder, write_npz, write_table
 
 
 def _load(name, path, seed=0, **fields):
@@ -88,8 +88,9 @@ def test_imagefolder_keeps_files_class_names_and_sizes(tmp_path):
     assert small.image_shape == (1, 4, 4) and small.n_features == 16
 
 
-def test_cifar10_loads_from_torchvision_layout(tmp_path):
+def test_cifar10_loads_from_torchvision_layout(tmp_path, monkeypatch):
     images, labels = write_cifar10(tmp_path, per_batch=3)
+    monkeypatch.setattr(cifar, "published_checksums", lambda: cifar10_checksums(tmp_path))
     data = load_dataset(DataConfig(name="cifar10", root=str(tmp_path)), seed=0)
     assert data.name == "cifar10" and data.n_samples == 18 and data.image_shape == (3, 32, 32)
     assert data.class_names[:3] == ("airplane", "automobile", "bird") and data.n_classes == 10
@@ -100,10 +101,12 @@ def test_cifar10_loads_from_torchvision_layout(tmp_path):
     assert (info.n_samples, info.n_features, info.n_classes) == (18, 3072, 10)
 
 
-def test_cifar10_missing_or_damaged_is_one_line(tmp_path):
+def test_cifar10_missing_or_damaged_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"cifar10 not found in .*cifar-10-batches-py: .*data.download=true"):
         load_dataset(DataConfig(name="cifar10", root=str(tmp_path)), seed=0)
     write_cifar10(tmp_path)
+    intact = cifar10_checksums(tmp_path)
+    monkeypatch.setattr(cifar, "published_checksums", lambda: intact)
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:40])
     with pytest.raises(UserError, match=r"the cifar10 file .*data_batch_3 is damaged"):

@@ -4,6 +4,9 @@ kept (RawData.paths); position in ImageFolder's sorted listing = original index.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -17,6 +20,7 @@ def read_imagefolder(config: DataConfig) -> RawData:
     from torchvision.datasets import ImageFolder
 
     path = source_path(config, folder=True)
+    check_no_folder_links(path)
     try:
         listing = ImageFolder(str(path), loader=str)
     except (FileNotFoundError, OSError) as error:
@@ -36,6 +40,17 @@ def read_imagefolder(config: DataConfig) -> RawData:
                    class_names=tuple(listing.classes), paths=tuple(files))
 
 
+def check_no_folder_links(root: Path) -> None:
+    """Refuse (exit 2) an image folder holding links to folders: torchvision follows them, so a link to a parent reads
+    the same images again and again, under the wrong classes. Links to single files are fine (--clean-out makes them)."""
+    links = [Path(folder) / name for folder, subfolders, _ in os.walk(root) for name in subfolders
+             if (Path(folder) / name).is_symlink()]
+    if links:
+        raise UserError(f"the image folder {root} holds {len(links)} link(s) to folders (first: {links[0]}), which "
+                        f"hardness does not follow (a link can loop or pull in another class's images): replace them "
+                        f"with the folders themselves, or remove them")
+
+
 def read_image(file: str, config: DataConfig) -> np.ndarray:
     """One image as uint8 [C, H, W]: RGB or grayscale, resized (bilinear) to data.image_size (height, width)."""
     from PIL import Image, UnidentifiedImageError
@@ -46,7 +61,7 @@ def read_image(file: str, config: DataConfig) -> np.ndarray:
             if config.image_size is not None:
                 image = image.resize(config.image_size[::-1], Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as error:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:  # the bomb: Pillow's size limit
         raise UserError(f"cannot read the image {file}: {error}") from None
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 

@@ -23,6 +23,10 @@ def encode_labels(values: np.ndarray, where: str) -> tuple[torch.Tensor, int, tu
         raise UserError(f"the labels of {where} are not class labels (fractional or missing values): give integer or "
                         f"text labels")
     if values.dtype.kind == "O":
+        nested = next((i for i, value in enumerate(values) if np.ndim(value) or isinstance(value, (dict, set))), None)
+        if nested is not None:
+            raise UserError(f"the labels of {where} must be one value per sample, but sample {nested} holds "
+                            f"{type(values[nested]).__name__} {_shorten(values[nested])}: give one class per sample")
         if any(value is None or value != value for value in values):  # None or NaN: a missing label
             raise UserError(f"{where} has samples without a label: drop them or give them one")
         values = values.astype(str)
@@ -34,3 +38,8 @@ def encode_labels(values: np.ndarray, where: str) -> tuple[torch.Tensor, int, tu
     if values.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes))):
         return ids, len(classes), None
     return ids, len(classes), tuple(str(value) for value in classes)
+
+
+def _shorten(value: object, limit: int = 40) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= limit else f"{text[:limit]}..."

@@ -55,9 +55,12 @@ def source_path(config: DataConfig, *, folder: bool = False) -> Path:
 
 
 def check_finite(raw: RawData, where: str) -> None:
-    """Refuse samples holding NaN or infinite features, or no samples at all: one line naming `where`."""
+    """Refuse samples holding NaN or infinite features, no samples or no features at all: one line naming `where`."""
     if raw.n_samples == 0:
         raise UserError(f"{where} holds no samples")
+    if raw.samples[0].numel() == 0:
+        raise UserError(f"{where} holds no features (samples of shape {list(raw.samples.shape[1:])}): give each sample "
+                        f"at least one feature column or value")
     if raw.samples.is_floating_point():
         bad = ~torch.isfinite(raw.samples.reshape(raw.n_samples, -1))
         if bad.any():

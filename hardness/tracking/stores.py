@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from hardness.errors import EnvironmentProblem
+from hardness.errors import FULL_DISK_SQLITE, EnvironmentProblem
 from hardness.redaction import redact, redact_url
 
 
@@ -67,6 +67,8 @@ def describe_store_problem(db: Path, code: str, reason: str) -> str:
     if code == "SQLITE_CANTOPEN":
         return (f"cannot write the MLflow store {db}: its folder {db.parent} is not writable ({reason}); make it "
                 f"writable, {elsewhere}")
+    if code in FULL_DISK_SQLITE:
+        return f"no room left on the disk for the MLflow store {db} ({reason}): free some space, {elsewhere}"
     if code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         return f"the MLflow store {db} stayed locked by another process for a minute ({reason}); try again later"
     return f"the MLflow store {db} cannot be used ({reason}): check the file and its folder, {elsewhere}"

@@ -37,7 +37,7 @@ from mlflow.utils.validation import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from hardness import __version__
-from hardness.errors import EnvironmentProblem, UserError
+from hardness.errors import EnvironmentProblem, UserError, full_disk_problem, refused_access_problem
 from hardness.interrupts import deferred_signals
 from hardness.redaction import redact, redact_url
 from hardness.tracking import schema
@@ -57,12 +57,17 @@ RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 # MLflow and alembic announce schema setup at INFO on every new store; keep the terminal for our output
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
+# MLflow logs every database error it re-raises with its SQL and parameters (a full disk: dozens of lines); the error
+# itself still reaches the CLI, which prints it as one line
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 # against a tracking server MLflow prints a "View run" link on stdout as each run ends (and fetches the run for it):
 # that would break --json output
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 DATASET_CONTEXT = "mlflow.data.context"
 BATCH_LIMITS = BatchLimits(MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH, MAX_ENTITIES_PER_BATCH)
+RESERVE_BYTES = 64 * 1024
+"""Disk kept free beside a local store for ending runs when the disk fills (a few SQLite journal pages suffice)."""
 WRITER_WORKERS = {"server": 4, "local": 1}
 """Threads writing child runs at once. A tracking server works on several requests at once (4 threads: 2.5-2.8x
 faster than one after another); a store in this process spends its time in MLflow's Python (~60 us per metric value),
@@ -132,6 +137,7 @@ class Tracker(RunReader):
                 raise UserError(f"no MLflow store at {db} (tracking uri {self.uri}): "
                                 f"run an experiment first or pass the right tracking uri")
             check_sqlite_store(db)
+            keep_reserve(db)
         try:
             with _store_lock(db):  # the client sets up the schema of a new store on first use
                 self.client = mlflow.MlflowClient(tracking_uri=self.uri)
@@ -146,7 +152,11 @@ class Tracker(RunReader):
                 if found is not None and found.tags.get(schema.EXPERIMENT_KIND) != schema.EXPERIMENT_KIND_VALUE:
                     self.client.set_experiment_tag(self.experiment_id, schema.EXPERIMENT_KIND,
                                                    schema.EXPERIMENT_KIND_VALUE)
-        except (MlflowException, SQLAlchemyError) as error:  # an out-of-date schema, a server refusing, ...
+        except (MlflowException, SQLAlchemyError) as error:  # an out-of-date schema, a server refusing, a full disk...
+            if full_disk_problem(error) is not None:
+                raise full_disk_problem(error) from None
+            if refused_access_problem(error) is not None:
+                raise refused_access_problem(error) from None
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise EnvironmentProblem(f"the MLflow store {redact_url(self.uri)} cannot be used: "
                                      f"{redact(first, self.uri)}") from None
@@ -174,8 +184,12 @@ class Tracker(RunReader):
                   tags: dict | None = None) -> str:
         """Create a run (a child of `parent_run_id` if given) with its tags, log its params; returns the run id."""
         run_id = self._create_run(name, parent_run_id, tags or {})
-        if params:
-            self.log_params(run_id, params)
+        try:
+            if params:
+                self.log_params(run_id, params)
+        except BaseException as error:  # created but not yet handed over: it must not stay RUNNING
+            self._end_even_on_a_full_disk(run_id, "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            raise
         return run_id
 
     def _create_run(self, name: str, parent_run_id: str | None, tags: dict) -> str:
@@ -256,7 +270,15 @@ class Tracker(RunReader):
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, not {status!r}")
+        if status == "FINISHED":  # a run `hardness runs --mark-stale-failed` ended by mistake is not stale after all
+            self._clear_stale(run_id)
         self.client.set_terminated(run_id, status=status)
+
+    def _clear_stale(self, run_id: str) -> None:
+        try:
+            self.client.delete_tag(run_id, schema.STALE)
+        except MlflowException:  # not marked: the usual case
+            pass
 
     def reopen_run(self, run_id: str) -> None:
         """Mark an earlier run RUNNING again (a resumed experiment continues in the same run), alive from now."""
@@ -303,7 +325,50 @@ class Tracker(RunReader):
             self.heartbeat.discard(run_id)
             with deferred_signals():  # a second stop signal must not leave the run RUNNING half way through ending it
                 if worker is None or self.leave_shared_run(run_id, worker, status):
-                    self.end_run(run_id, status)
+                    self._end_even_on_a_full_disk(run_id, status)
+
+    def _end_even_on_a_full_disk(self, run_id: str, status: str) -> None:
+        """End the run; when the disk is too full even for that, give up the store's reserve (keep_reserve) and retry."""
+        try:
+            self.end_run(run_id, status)
+        except Exception as error:
+            if self.db_path is None or full_disk_problem(error) is None:
+                raise
+            reserve_path(self.db_path).unlink(missing_ok=True)
+            self.end_run(run_id, status)
+
+    @contextmanager
+    def owning(self, key: str) -> Iterator[None]:
+        """Hold the resumable study `key` (its resume key) for this process while the block runs: a second process
+        resuming it meanwhile is refused (exit 3) instead of training the same cells again.
+
+        A local store takes an exclusive lock file per study beside it (the system frees it the moment a process dies,
+        SIGKILL included); a server has no shared disk, so there the study's newest run must not be RUNNING with a
+        fresh heartbeat (a process killed less than STALE_AFTER_S ago still counts as alive)."""
+        if self.db_path is None or fcntl is None:
+            self._refuse_live_owner(key)
+            yield
+            return
+        folder = self.db_path.parent / f".{self.db_path.name}.owners"
+        folder.mkdir(exist_ok=True)
+        with open(folder / key, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise EnvironmentProblem(_busy(self.find_run_by_tag(schema.RESUME_KEY, key))) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _refuse_live_owner(self, key: str) -> None:
+        """Refuse when the newest run of study `key` is RUNNING and its heartbeat is fresh."""
+        run_id = self.find_run_by_tag(schema.RESUME_KEY, key)
+        if run_id is None:
+            return
+        run = self.client.get_run(run_id)
+        if run.info.status == "RUNNING" and not is_stale(run.info.start_time, run.data.tags.get(schema.HEARTBEAT)):
+            raise EnvironmentProblem(_busy(run_id))
 
     def join_shared_run(self, run_id: str, worker: str) -> None:
         """Register `worker` on a shared run; workers still marked running on a run nobody keeps alive (ended, or
@@ -324,6 +389,22 @@ class Tracker(RunReader):
         return not any(key.startswith(schema.WORKER_PREFIX) and value == "running" for key, value in tags.items())
 
 
+def reserve_path(db: Path) -> Path:
+    return db.parent / f".{db.name}.reserve"
+
+
+def keep_reserve(db: Path) -> None:
+    """Keep RESERVE_BYTES of disk beside a local store, given up when the disk fills, so that the runs in progress can
+    still be ended FAILED (without it SQLite cannot even write the journal of that last update)."""
+    reserve = reserve_path(db)
+    if reserve.is_file() and reserve.stat().st_size >= RESERVE_BYTES:
+        return
+    try:
+        reserve.write_bytes(bytes(RESERVE_BYTES))
+    except OSError:  # already too full: nothing to keep
+        reserve.unlink(missing_ok=True)
+
+
 def _param_values(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Params as MLflow stores them: text, cut to its length limit."""
     return [(k, str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
@@ -333,6 +414,12 @@ def _check(stop: threading.Event | None) -> None:
     """Raise Abandoned when the writer was stopped: the run being written then ends KILLED."""
     if stop is not None and stop.is_set():
         raise Abandoned
+
+
+def _busy(run_id: str | None) -> str:
+    run = f"run {run_id}" if run_id else "its run is being created"
+    return (f"another hardness process is running this study right now ({run}): wait for it to end, or stop it "
+            f"first; resuming it twice at once would train the same cells twice")
 
 
 def _worker_tag(worker: str) -> str:

@@ -16,6 +16,9 @@ def check_fits_data(config: Config, dataset: Dataset) -> None:
     counts = torch.bincount(dataset.y, minlength=dataset.n_classes).tolist()
     size = config.data.subset_size
     data = f"the {size}-sample subset of {dataset.name}" if size else dataset.name
+    if dataset.n_classes < 2:  # hardness is measured against the other classes: one class gives meaningless results
+        raise UserError(f"{data} holds one class only: hard samples are told apart from the other classes, so give "
+                        f"data with at least two")
     few = _name_classes(counts, MIN_CLASS_SIZE)
     if few:
         fix = "raise --subset-size" if size else "use complete data files"

@@ -24,6 +24,7 @@ from hardness.engine.devices import resolve_device
 from hardness.engine.threads import set_threads
 from hardness.redaction import redact
 from hardness.studies.common.checks import check_fits_data
+from hardness.studies.common.footprint import check_reading_fits
 from hardness.studies.common.tables import build_sample_table
 from hardness.tracking import schema
 from hardness.tracking.payloads import RunPayload
@@ -143,7 +144,9 @@ def open_session(config: Config, *, tracker: Tracker | None = None, default_thre
     device and the data's location among them). Nothing here starts a run, so a refusal here leaves no run behind."""
     device = resolve_device(config.train.device)
     tracker = tracker or Tracker(config.tracking.uri, config.tracking.experiment)
-    dataset = dataset or load_dataset(config.data, config.seed)
+    if dataset is None:
+        check_reading_fits(config.data)
+        dataset = load_dataset(config.data, config.seed)
     check_fits_data(config, dataset)
     threads = set_threads(config.train.threads, default=default_threads)
     tags = {**tracking_tags(), schema.DATASET: dataset.name, schema.FINGERPRINT: dataset.fingerprint,

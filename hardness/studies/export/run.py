@@ -18,7 +18,7 @@ import pandas as pd
 
 from hardness.config import DataConfig, build_config, parse_yaml
 from hardness.errors import UserError
-from hardness.studies.common.outputs import check_output_file, check_output_folder, written_whole
+from hardness.studies.common.destinations import check_output_file, check_output_folder, written_whole
 from hardness.studies.export.table import (
     Flags,
     build_export_table,

@@ -1,5 +1,5 @@
 """The report's files: figures (PNG + PDF) and tables (CSV + Markdown) under one folder, indexed in report.md; each
-written whole or not at all (hardness.studies.common.outputs)."""
+written whole or not at all (hardness.studies.common.destinations)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hardness.studies.common.outputs import written_whole
+from hardness.studies.common.destinations import written_whole
 from hardness.studies.report.aggregate import to_markdown
 from hardness.tracking import schema
 

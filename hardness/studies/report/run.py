@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hardness.studies.common.outputs import check_output_folder
+from hardness.studies.common.destinations import check_output_folder
 from hardness.studies.report import aggregate, figures, load
 from hardness.studies.report.files import ReportFile, Writer
 from hardness.tracking import schema

@@ -10,6 +10,7 @@ import pandas as pd
 from hardness.redaction import redact_url
 from hardness.studies.runs.status import build_run_table, format_run_table, select_shown
 from hardness.tracking import schema
+from hardness.tracking.heartbeat import check_stale_after
 from hardness.tracking.tracker import Tracker
 
 
@@ -50,6 +51,7 @@ def list_runs(tracking_uri: str | None, experiment: str, *, stale_after_s: float
     """Read the experiment's runs (the store must exist; `limit` newest, 0: all, and every stale one); with
     `mark_stale_failed`, end every stale run FAILED and tag it hardness.stale=true. A run marked so by mistake (its
     process was alive) still ends with its own status."""
+    check_stale_after(stale_after_s)
     tracker = Tracker(tracking_uri, experiment, must_exist=True)
     table = build_run_table(tracker.find_runs(), now_ms=time.time() * 1000, stale_after_s=stale_after_s)
     marked: list[str] = []
