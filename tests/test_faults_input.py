@@ -9,37 +9,11 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from hardness.cli import app
 from hardness.errors import ComputationFailed, ExitCode
+from tests.faults.guarantees import TINY, assert_one_line, invoke, runs_of
 
-runner = CliRunner()
 SECRET = "secretpw"
-TINY = ["--subset-size", "240", "--epochs", "30", "--set", "inversion.warmup=5", "--set", "inversion.max_retries=0"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
-
-
-def assert_one_line(result, code, *fragments):
-    """Exit `code`, one error line on stderr (the last; a progress bar may precede it) holding every fragment, no
-    traceback anywhere."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
-def all_runs(uri):
-    """Every run of every experiment in the store at `uri` (deleted experiments included)."""
-    client = MlflowClient(uri)
-    experiments = [e.experiment_id for e in client.search_experiments(view_type=3)]
-    return client.search_runs(experiments, run_view_type=3) if experiments else []
 
 
 def fresh_store(tmp_path):
@@ -58,7 +32,7 @@ def test_storage_password_is_masked_when_the_storage_fails(tracking_uri, as_json
     assert SECRET not in result.output
     if as_json:
         assert json.loads(result.stdout)["exit_code"] == ExitCode.ENVIRONMENT
-    for run in all_runs(tracking_uri):
+    for run in runs_of(tracking_uri):
         assert run.info.status != "RUNNING"
         assert SECRET not in json.dumps([run.data.params, run.data.tags])
 
@@ -78,7 +52,7 @@ def test_a_working_storage_url_is_never_logged_with_its_secret(tracking_uri, tmp
                     *TINY, "--set", "imbalance.hard_sets=1", "--set", "imbalance.inits=1", "--json")
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output and json.loads(result.stdout)["storage"].endswith("password=***")
-    client, runs = MlflowClient(tracking_uri), all_runs(tracking_uri)
+    client, runs = MlflowClient(tracking_uri), runs_of(tracking_uri)
     assert runs and all(run.info.status == "FINISHED" for run in runs)
     parent = next(run for run in runs if "mlflow.parentRunId" not in run.data.tags)
     assert parent.data.params["search.storage"].endswith("password=***")
@@ -112,7 +86,7 @@ def test_a_corrupted_optuna_storage_is_an_environment_problem(tracking_uri, tmp_
     result = invoke("search", "--identifier", "energy", "--trials", "1", "--storage", f"sqlite:///{storage}",
                     "--tracking-uri", tracking_uri, *TINY)
     assert_one_line(result, ExitCode.ENVIRONMENT, f"cannot open Optuna storage sqlite:///{storage}")
-    assert len(all_runs(tracking_uri)) == 0
+    assert len(runs_of(tracking_uri)) == 0
 
 
 # --- 5. inconsistent settings -------------------------------------------------------------------------------------
@@ -128,14 +102,14 @@ def test_warmup_past_the_epoch_budget_is_a_config_error(tmp_path):
 def test_a_subset_too_small_for_its_classes_names_them(tracking_uri, size, classes):
     result = invoke("run", "--tracking-uri", tracking_uri, "--subset-size", size, "--epochs", "30")
     assert_one_line(result, ExitCode.BAD_INPUT, f"the {size}-sample subset of digits", classes, "--subset-size")
-    assert len(all_runs(tracking_uri)) == 0
+    assert len(runs_of(tracking_uri)) == 0
 
 
 def test_a_hard_set_too_small_for_the_grid_is_a_clear_error(tracking_uri):
     result = invoke("imbalance", "--identifier", "confidence", "--set", "threshold.method=top_k", "--set",
                     "threshold.k=1", "--hard-sets", "1", "--inits", "1", "--tracking-uri", tracking_uri, *TINY)
     assert_one_line(result, ExitCode.BAD_INPUT, "hard set 0 of confidence holds 1 hard", "threshold.k")
-    assert [run.info.status for run in all_runs(tracking_uri)] == ["FAILED"]
+    assert [run.info.status for run in runs_of(tracking_uri)] == ["FAILED"]
 
 
 def test_an_empty_hard_set_is_refused_before_training():
@@ -273,7 +247,7 @@ def test_bad_names_and_settings_are_refused_before_the_store_is_touched(tmp_path
 def test_settings_the_data_cannot_serve_start_no_run(tracking_uri, args, message):
     result = invoke(*args, "--tracking-uri", tracking_uri, *TINY)
     assert_one_line(result, ExitCode.BAD_INPUT, message)
-    assert len(all_runs(tracking_uri)) == 0
+    assert len(runs_of(tracking_uri)) == 0
 
 
 # --- 11. strict JSON ----------------------------------------------------------------------------------------------
@@ -311,7 +285,7 @@ def test_a_failed_computation_exits_4_and_ends_the_run_failed(tracking_uri, monk
     monkeypatch.setattr(study, "find_stragglers", fail)
     result = invoke("run", "--tracking-uri", tracking_uri, *TINY)
     assert_one_line(result, ExitCode.COMPUTATION_FAILED, "every model diverged")
-    assert [run.info.status for run in all_runs(tracking_uri)] == ["FAILED"]
+    assert [run.info.status for run in runs_of(tracking_uri)] == ["FAILED"]
 
 
 def test_a_bug_exits_1_with_its_traceback(tracking_uri, monkeypatch):
@@ -323,4 +297,4 @@ def test_a_bug_exits_1_with_its_traceback(tracking_uri, monkeypatch):
     monkeypatch.setattr(study, "find_stragglers", bug)
     result = invoke("run", "--tracking-uri", tracking_uri, *TINY)
     assert result.exit_code == ExitCode.BUG and isinstance(result.exception, ZeroDivisionError)
-    assert [run.info.status for run in all_runs(tracking_uri)] == ["FAILED"]
+    assert [run.info.status for run in runs_of(tracking_uri)] == ["FAILED"]
