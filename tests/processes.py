@@ -1,6 +1,7 @@
 """Helpers for tests that drive `python -m hardness` as a separate process (signals, SIGKILL, parallel workers)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,11 +12,19 @@ from mlflow import MlflowClient
 LONG_RUN = ["run", "--seeds", "2", "--epochs", "100000", "--subset-size", "300"]
 
 
+def _default_stop_signals():
+    """In the child: SIGINT and SIGQUIT as a terminal's foreground process has them. A shell starts background jobs
+    (a CI script run with `&`) with them ignored, and `hardness` keeps a signal it was started ignoring ignored."""
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start(tracking_uri, experiment, *args):
-    """`python -m hardness ARGS` writing to `experiment` of the store, one torch thread (the machine is shared)."""
+    """`python -m hardness ARGS` writing to `experiment` of the store, one torch thread (the machine is shared), with
+    the stop signals of a foreground process."""
     command = [sys.executable, "-m", "hardness", *args, "--tracking-uri", tracking_uri, "--experiment", experiment]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=_default_stop_signals)
 
 
 def wait_for_run(process, tracking_uri, experiment, name_prefix, *, logged=True, timeout=180):
