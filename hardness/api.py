@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hardness.catalogue import IN_MEMORY
-from hardness.config import Config, ThresholdConfig, build_config, merge, read_config_file
+from hardness.catalogue import BASELINE_IDENTIFIER, IN_MEMORY
+from hardness.config import INVERSION_UNUSED, Config, ThresholdConfig, build_config, merge, read_config_file
 from hardness.errors import EnvironmentProblem, HardnessError
 
 __all__ = ["Config", "find_hard", "find_stragglers", "score"]
@@ -44,9 +44,10 @@ def python_errors(function: Callable[..., Result]) -> Callable[..., Result]:
 
 
 def resolve_config(config: Config | str | Path | None, settings: Mapping[str, Any],
-                   fixed: Mapping[str, Any] | None = None) -> Config:
+                   fixed: Mapping[str, Any] | None = None, *, thresholds: bool = True) -> Config:
     """A validated Config: `config` (or the defaults), then the keyword `settings`, then the call's own `fixed` tree
-    (identifier, threshold, tracking), with in-memory data."""
+    (identifier, threshold, tracking), with in-memory data. The inversion rule's timing is checked only when the call
+    uses the rule: the stragglers, or (when the call thresholds) the like_stragglers threshold."""
     if isinstance(config, Config):
         tree = config.model_dump()
     elif config is None:
@@ -57,7 +58,11 @@ def resolve_config(config: Config | str | Path | None, settings: Mapping[str, An
         raise TypeError(f"config must be a hardness.Config or the path of a YAML file, not {type(config).__name__}")
     for key, value in settings.items():
         tree = merge(tree, _setting_tree(key, value))
-    return build_config(merge(tree, merge(dict(fixed or {}), {"data": {"name": IN_MEMORY}})))
+    tree = merge(tree, merge(dict(fixed or {}), {"data": {"name": IN_MEMORY}}))
+    resolved = build_config(tree, context={INVERSION_UNUSED: True})
+    uses_inversion = resolved.identifier.name == BASELINE_IDENTIFIER or (
+        thresholds and resolved.threshold.method == "like_stragglers")
+    return build_config(tree) if uses_inversion else resolved
 
 
 def _setting_tree(key: str, value: Any) -> dict[str, Any]:
@@ -106,7 +111,7 @@ class _Call:
 
     def __init__(self, x: Any, y: Any, ids: Any, label_column: str, feature_columns: Any,
                  config: Config | str | Path | None, tracking_uri: str | None, experiment: str | None,
-                 settings: Mapping[str, Any], fixed: Mapping[str, Any] | None = None):
+                 settings: Mapping[str, Any], fixed: Mapping[str, Any] | None = None, *, thresholds: bool = True):
         from hardness.datasets.memory import read_in_memory
         from hardness.datasets.prepare import prepare
         from hardness.studies.common.checks import check_fits_data
@@ -114,7 +119,8 @@ class _Call:
         tracking = {key: value for key, value in (("uri", tracking_uri), ("experiment", experiment))
                     if value is not None}
         self.tracked = bool(tracking)
-        self.config = resolve_config(config, settings, merge(dict(fixed or {}), {"tracking": tracking}))
+        self.config = resolve_config(config, settings, merge(dict(fixed or {}), {"tracking": tracking}),
+                                     thresholds=thresholds or self.tracked)  # a tracked call thresholds as the CLI
         self.memory = read_in_memory(x, y, ids=ids, label_column=label_column, feature_columns=feature_columns)
         self.dataset = prepare(self.memory.raw, self.config.data, self.config.seed)
         check_fits_data(self.config, self.dataset)
@@ -188,7 +194,7 @@ def score(X: Any, y: Any = None, identifier: str | None = None, *, ids: Any = No
     if identifier is None:
         raise TypeError("score needs an identifier: hardness.score(X, y, 'aum')")
     call = _Call(X, y, ids, label_column, feature_columns, config, tracking_uri, experiment, settings,
-                 {"identifier": {"name": identifier}})
+                 {"identifier": {"name": identifier}}, thresholds=False)
     identification, _, diverged, run_id = call.identify(threshold=False)
     return build_score_result(identification, diverged, call.dataset, call.memory, run_id)
 

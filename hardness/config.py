@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardness.catalogue import DATASET_NAMES, DEVICES, IDENTIFIERS, INJECTION_TYPES, SOURCES
 from hardness.errors import UserError
@@ -23,6 +23,10 @@ def check_name(kind: str, name: str, valid: tuple[str, ...]) -> str:
     if name not in valid:
         raise ValueError(f"unknown {kind} {name!r}; choose from: {', '.join(valid)}")
     return name
+
+
+INVERSION_UNUSED = "inversion_unused"
+"""Validation context key: the caller will not apply the inversion rule, so its timing is not checked."""
 
 
 class _Frozen(BaseModel):
@@ -344,9 +348,11 @@ class Config(_Frozen):
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
-    def _inversion_checked(self) -> Config:
+    def _inversion_checked(self, info: ValidationInfo) -> Config:
+        """The inversion rule must be able to fire within the budget; a caller that will not use it (the Python API
+        scoring without stragglers) validates with the context {"inversion_unused": True}."""
         first = self.inversion.warmup + self.inversion.check_every
-        if first > self.train.epochs:
+        if first > self.train.epochs and not (info.context or {}).get(INVERSION_UNUSED):
             raise ValueError(f"no inversion check can happen: the first is at epoch inversion.warmup + "
                              f"inversion.check_every = {first}, after train.epochs {self.train.epochs}; lower "
                              f"inversion.warmup or raise train.epochs")
@@ -461,14 +467,16 @@ def parse_override(assignment: str) -> dict[str, Any]:
 
 
 def build_config(
-    tree: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = (), schema: type[BaseModel] = Config
+    tree: dict[str, Any] | None = None, overrides: list[str] | tuple[str, ...] = (), schema: type[BaseModel] = Config,
+    *, context: dict[str, Any] | None = None
 ) -> Any:
-    """Validate a config tree plus `key=value` overrides into a frozen `schema` object."""
+    """Validate a config tree plus `key=value` overrides into a frozen `schema` object (`context`: the validators'
+    pydantic context)."""
     merged = dict(tree or {})
     for assignment in overrides:
         merged = merge(merged, parse_override(assignment))
     try:
-        return schema.model_validate(merged)
+        return schema.model_validate(merged, context=context)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: ".removeprefix(": ")
                              + item["msg"].removeprefix("Value error, ") for item in error.errors())

@@ -168,3 +168,14 @@ def test_a_tracked_call_logs_what_the_cli_logs(digits, tracking_uri):
     assert run.data.params["data.name"] == "arrays" and run.data.params["threshold.method"] == "quantile"
     artifacts = {a.path for a in MlflowClient(tracking_uri).list_artifacts(answer.run_id)}
     assert {"scores.csv", "samples.csv", "config.yaml"} <= artifacts
+
+
+def test_the_inversion_rules_timing_is_checked_only_where_the_call_uses_it(digits):
+    x, y = digits
+    short = {"epochs": 20, "seeds": 2}  # warmup 20 + check_every 5 > 20 epochs: the rule could never fire
+    assert np.isfinite(hardness.score(x, y, "aum", **short).scores).all()
+    assert hardness.find_hard(x, y, "aum", threshold=0.9, **short).per_seed.sum() > 0
+    for call in (lambda: hardness.find_hard(x, y, "aum", **short),  # like_stragglers trains the stragglers
+                 lambda: hardness.find_stragglers(x, y, **short), lambda: hardness.score(x, y, "stragglers", **short)):
+        with pytest.raises(ValueError, match="no inversion check can happen"):
+            call()

@@ -133,3 +133,11 @@ def test_random_yaml_documents_load_or_raise_one_user_error(tmp_path, document):
     path = tmp_path / "random.yaml"
     path.write_text(document, encoding="utf-8")
     _loads_or_refuses(lambda: build_config(read_config_file(path)))
+
+
+def test_a_caller_that_will_not_invert_may_skip_the_rules_timing():
+    from hardness.config import INVERSION_UNUSED, build_config
+
+    with pytest.raises(UserError, match="no inversion check can happen"):
+        build_config({"train": {"epochs": 10}})
+    assert build_config({"train": {"epochs": 10}}, context={INVERSION_UNUSED: True}).train.epochs == 10
