@@ -130,8 +130,8 @@ class Recorder:
             return score_confidence(last, labels, variant=variant)
         if name == "energy":
             return score_energy(last, temperature=temperature)
-        early = self.el2n if self.epochs >= self.el2n_epoch else score_el2n(torch.softmax(last, -1), labels)
-        return torch.where(torch.isnan(early), score_el2n(torch.softmax(last, -1), labels), early)
+        latest = score_el2n(torch.softmax(last, -1), labels)  # for training shorter than el2n_epoch
+        return torch.where(torch.isnan(self.el2n), latest, self.el2n)
 
     def find_hard(self, name: str, *, threshold: int | float = 0.9, **options: Any) -> np.ndarray:
         """Hard mask [N] of identifier `name`: the `threshold` highest scores for a count, or the scores above the

@@ -165,7 +165,7 @@ def build_straggler_result(run: StragglerRun, dataset: Dataset, memory: InMemory
                            for c in range(dataset.n_classes)])
     radii = run.radii[:, kept]  # [E+1, K', C]
     e, k, c = radii.shape
-    curves = pd.DataFrame({"seed": np.repeat(np.array(seeds), c).tolist() * e,
+    curves = pd.DataFrame({"seed": np.tile(np.repeat(seeds, c), e),
                            "label": np.tile(classes, e * k), "epoch": np.repeat(np.arange(e), k * c),
                            "radius": radii.reshape(-1).numpy()}).dropna(subset=["radius"])
     return StragglerResult("stragglers", to_caller_order(run.hard[kept], dataset, memory.raw.n_samples, False), seeds,

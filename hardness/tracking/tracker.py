@@ -37,7 +37,7 @@ from mlflow.utils.validation import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from hardness import __version__
-from hardness.errors import EnvironmentProblem, UserError, full_disk_problem, refused_access_problem
+from hardness.errors import EnvironmentProblem, UserError, environment_problem, full_disk_problem
 from hardness.interrupts import deferred_signals
 from hardness.redaction import redact, redact_url
 from hardness.tracking import schema
@@ -153,10 +153,9 @@ class Tracker(RunReader):
                     self.client.set_experiment_tag(self.experiment_id, schema.EXPERIMENT_KIND,
                                                    schema.EXPERIMENT_KIND_VALUE)
         except (MlflowException, SQLAlchemyError) as error:  # an out-of-date schema, a server refusing, a full disk...
-            if full_disk_problem(error) is not None:
-                raise full_disk_problem(error) from None
-            if refused_access_problem(error) is not None:
-                raise refused_access_problem(error) from None
+            problem = environment_problem(error)
+            if problem is not None:
+                raise problem from None
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise EnvironmentProblem(f"the MLflow store {redact_url(self.uri)} cannot be used: "
                                      f"{redact(first, self.uri)}") from None
