@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from benchmarks import api_speed, engine_speed, grid_speed, tracking_speed
+from benchmarks import ablation as ablations
+from benchmarks import api_speed, diagnose_quality, engine_speed, grid_speed, module_speed, tracking_speed
 from benchmarks.common import LoadMeter, console, load_mnist, measure_peak_gflops
 from benchmarks.end_to_end import CommandTiming, radii_command, study_command, time_command
 from benchmarks.reference_style import time_reference
@@ -62,6 +64,28 @@ def api(args: argparse.Namespace, summary: Summary) -> None:
     summary.api(numbers)
 
 
+def module(args: argparse.Namespace, summary: Summary) -> None:
+    """The module backend (K copies of a CNN or ResNet at once) against a per-seed loop of the same nn.Module."""
+    results = module_speed.measure(quick=args.quick, device="cuda" if args.device == "cuda" else "cpu")
+    console.print(module_speed.report(results))
+    summary.module(results)
+
+
+def ablation(args: argparse.Namespace, summary: Summary) -> None:
+    """Architectures and radii layers on MNIST 20k: inversions, stragglers, their overlap and the easy/hard gap."""
+    figure = Path(args.figure) if args.figure else None
+    results = ablations.measure(data_root=args.data_root, quick=args.quick, only=args.only, figure=figure)
+    console.print(ablations.report(results))
+    console.print(ablations.markdown(results), markup=False, highlight=False)
+
+
+def diagnose(args: argparse.Namespace, summary: Summary) -> None:
+    """`hardness diagnose` on planted flips and atypical samples: measured precision beside its estimate, the peer."""
+    results = diagnose_quality.measure(data_root=args.data_root, quick=args.quick)
+    console.print(diagnose_quality.report(results))
+    console.print(diagnose_quality.markdown(results), markup=False, highlight=False)
+
+
 def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> float:
     from hardness.config import ModelConfig
     from hardness.engine import flops_per_sample_epoch
@@ -69,7 +93,8 @@ def _flops_per_model_epoch(n_features: int, n_classes: int, n_samples: int) -> f
     return float(flops_per_sample_epoch(n_features, ModelConfig(), n_classes) * n_samples)
 
 
-BENCHMARKS = {"engine": engine, "tracking": tracking, "radii": radii, "grid": grid, "study": study, "api": api}
+BENCHMARKS = {"engine": engine, "tracking": tracking, "radii": radii, "grid": grid, "study": study, "api": api,
+              "module": module, "ablation": ablation, "diagnose": diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                         "throwaway SQLite file)")
     parser.add_argument("--reference-seeds", type=int, default=2, help="seeds of the reference-style loop")
     parser.add_argument("--reference-epochs", type=int, default=5, help="epochs per seed of the reference-style loop")
+    parser.add_argument("--only", default=None, help="ablation: only the variants of this network (mlp, cnn, "
+                        "resnet-8)")
+    parser.add_argument("--figure", default=None, help="ablation: where to draw the straggler overlap (PNG)")
     args = parser.parse_args(argv)
     meter, summary = LoadMeter(), Summary(quick=args.quick)
     try:

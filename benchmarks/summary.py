@@ -18,6 +18,7 @@ REFERENCE_RATIO_TARGET = 50.0
 BENCHMARK_TARGET_S = 3600.0
 API_OVERHEAD_TARGET = 0.05
 UPDATE_SHARE_TARGET = 0.05
+TARGET_MODULE_RATIO = 2.0
 
 
 @dataclass
@@ -63,6 +64,14 @@ class Summary:
         self.add("api", "Recorder.update vs a CNN step (batch 128)", f"{numbers.update_ms:.3f} ms vs "
                  f"{numbers.step_ms:.2f} ms ({100 * share:.1f}%)", f"<= {100 * UPDATE_SHARE_TARGET:.0f}%",
                  share <= UPDATE_SHARE_TARGET)
+
+    def module(self, results) -> None:
+        """The module backend's ratio over the per-seed loop; the target applies to the small CNN at K = 10."""
+        for r in results:
+            target = r.workload == "small CNN, K = 10"
+            self.add("module", f"{r.workload}: ms per model-epoch", f"{r.ensemble_ms:,.0f} vs {r.loop_ms:,.0f} loop "
+                     f"= {r.ratio:.2f}x", f">= {TARGET_MODULE_RATIO:.0f}x" if target else "",
+                     r.ratio >= TARGET_MODULE_RATIO if target else None)
 
     def engine(self, speed: EngineSpeed) -> None:
         """The engine alone: its rate against the peak and how much faster than the per-seed loops."""

@@ -12,17 +12,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {"score": "hardness.api", "find_hard": "hardness.api", "find_stragglers": "hardness.api",
+         "diagnose": "hardness.api", "DiagnoseResult": "hardness.studies.diagnose.answer",
          "Config": "hardness.config", "Recorder": "hardness.identifiers.recorder",
          "ScoreResult": "hardness.identifiers.results", "HardResult": "hardness.identifiers.results",
          "StragglerResult": "hardness.identifiers.results"}
-__all__ = ["Config", "HardResult", "Recorder", "ScoreResult", "StragglerResult", "__version__", "find_hard",
-           "find_stragglers", "score"]
+__all__ = ["Config", "DiagnoseResult", "HardResult", "Recorder", "ScoreResult", "StragglerResult", "__version__",
+           "diagnose", "find_hard", "find_stragglers", "score"]
 
 if TYPE_CHECKING:
-    from hardness.api import find_hard, find_stragglers, score
+    from hardness.api import diagnose, find_hard, find_stragglers, score
     from hardness.config import Config
     from hardness.identifiers.recorder import Recorder
     from hardness.identifiers.results import HardResult, ScoreResult, StragglerResult
+    from hardness.studies.diagnose.answer import DiagnoseResult
 
 
 def __getattr__(name: str) -> Any:

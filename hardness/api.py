@@ -23,7 +23,7 @@ from hardness.catalogue import BASELINE_IDENTIFIER, IN_MEMORY
 from hardness.config import INVERSION_UNUSED, Config, ThresholdConfig, build_config, merge, read_config_file
 from hardness.errors import EnvironmentProblem, HardnessError
 
-__all__ = ["Config", "find_hard", "find_stragglers", "score"]
+__all__ = ["Config", "diagnose", "find_hard", "find_stragglers", "score"]
 
 Result = TypeVar("Result")
 
@@ -169,6 +169,23 @@ class _Call:
         return run, None
 
 
+    def diagnose(self):
+        """(the diagnosis of the data, run id or None)."""
+        if self.tracked:
+            from hardness.studies.diagnose.run import run_diagnose
+
+            summary = run_diagnose(self.config, dataset=self.dataset)
+            return summary.diagnosis, summary.run_id
+        from hardness.engine.resources import require_memory
+        from hardness.studies.diagnose.calibrate import check_calibratable
+        from hardness.studies.diagnose.diagnosis import diagnose_dataset
+
+        check_calibratable(self.dataset, self.config)
+        require_memory(self.config, self.dataset, self.config.seeds * self.config.identifier.cleanlab_folds,
+                       lever="ask for fewer seeds or identifier__cleanlab_folds")
+        return diagnose_dataset(self.dataset, self.config), None
+
+
 def _warn_diverged(diverged: Any, what: str) -> None:
     """A warning when some models diverged; a RuntimeError when all of them did (nothing to answer with)."""
     from hardness.engine.divergence import describe_diverged
@@ -240,3 +257,22 @@ def find_stragglers(X: Any, y: Any = None, *, agreement: float = 0.5, ids: Any =
 def _check_agreement(agreement: float) -> None:
     if not isinstance(agreement, (int, float)) or isinstance(agreement, bool) or not 0 < agreement <= 1:
         raise ValueError(f"agreement is the share of seeds that must flag a sample, in (0, 1]; got {agreement!r}")
+
+
+@python_errors
+def diagnose(X: Any, y: Any = None, *, target_precision: float | None = None, ids: Any = None,
+             label_column: str = "label", feature_columns: Any = None, config: Config | str | Path | None = None,
+             tracking_uri: str | None = None, experiment: str | None = None, **settings: Any):
+    """A verdict for every sample: label_error (with `suggested_label`, the likeliest other class by out-of-fold
+    probabilities), outlier, hard or easy, each with its `estimated_precision`, calibrated on copies of the data with
+    injected flips and outliers (`diagnose` settings: repeats, label_rate, image_types, ...; image types need images
+    [N, H, W]). A DiagnoseResult: `.table` in the order of X, `.calibration`, `.confusion`, `.counts`."""
+    from hardness.studies.diagnose.answer import build_diagnose_result
+
+    fixed = {"identifier": {"name": "cleanlab"}}  # its out-of-fold models; no inversion rule is applied
+    if target_precision is not None:
+        fixed["diagnose"] = {"target_precision": target_precision}
+    call = _Call(X, y, ids, label_column, feature_columns, config, tracking_uri, experiment, settings, fixed,
+                 thresholds=False)
+    diagnosis, run_id = call.diagnose()
+    return build_diagnose_result(diagnosis, call.memory, run_id)

@@ -282,6 +282,37 @@ def detect(config: ConfigArgument = None, identifiers: DetectIdentifiersOption =
     typer.echo(f"{summary.units} units ({summary.skipped} already finished); MLflow run {summary.parent_run_id}")
 
 
+TargetPrecisionOption = Annotated[Optional[float], typer.Option(
+    min=0.0, max=1.0, help="Precision each verdict's threshold aims for on the injected copies (default 0.9).")]
+
+
+@app.command()
+def diagnose(config: ConfigArgument = None, target_precision: TargetPrecisionOption = None,
+             dataset: DatasetOption = None, subset_size: SubsetOption = None, seeds: SeedsOption = None,
+             seed: SeedOption = None, epochs: EpochsOption = None, data_root: DataRootOption = None,
+             data_path: DataPathOption = None, threads: ThreadsOption = None, device: DeviceOption = None,
+             tracking_uri: TrackingOption = None, experiment: ExperimentOption = None, set_: SetOption = None,
+             as_json: JsonOption = False) -> None:
+    """A verdict for every sample (label_error with a suggested label, outlier, hard or easy) and each verdict's
+    precision, calibrated on copies of your data with injected label flips and outliers."""
+    from hardness.console import print_json, print_table, progress_bar
+    from hardness.studies.diagnose.run import run_diagnose
+
+    with reported_errors(as_json):
+        resolved = _resolve(locals(), target_precision="diagnose.target_precision")
+        with progress_bar("diagnose", enabled=not as_json) as progress:
+            summary = run_diagnose(resolved, progress=progress)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    print_table(summary.counts, title=f"Verdicts (target precision {resolved.diagnose.target_precision:g})")
+    shown = ["verdict", "threshold", "target_reached", "estimated_precision", "precision_low", "precision_high",
+             "estimated_recall", "flagged"]
+    print_table(summary.diagnosis.calibration[shown], title="Calibration on the injected copies (95% intervals)")
+    typer.echo(f"MLflow run {summary.run_id}; diagnosis.csv holds one row per sample "
+               f"(hardness export --run-id {summary.run_id} --verdict label_error,outlier)")
+
+
 TrialsOption = Annotated[Optional[int], typer.Option(help="Trials this process runs (with --n-workers: each worker).")]
 StudyTrialsOption = Annotated[Optional[int], typer.Option(
     min=1, help="Cap on the whole study's trials, over every worker and rerun.")]
@@ -377,10 +408,14 @@ def report(experiment: Annotated[Optional[list[str]], typer.Option(help="Experim
 
 
 @app.command()
-def export(run_id: Annotated[str, typer.Option(help="The run to export: a `hardness run`, identify, imbalance or "
-                                                    "benchmark run.")],
+def export(run_id: Annotated[str, typer.Option(help="The run to export: a `hardness run`, identify, imbalance, "
+                                                    "benchmark or diagnose run.")],
            fmt: Annotated[Optional[str], typer.Option("--format", help="csv or parquet (default: from --out, else "
-                                                                       "csv).")] = None,
+                                                                       "csv); review (a CSV of the samples to look at, "
+                                                                       "hardest first, with a corrected_label column "
+                                                                       "to fill) or label-studio (tasks JSON and "
+                                                                       "<out>.xml labeling config), both read back by "
+                                                                       "hardness relabel.")] = None,
            out: Annotated[Optional[Path], typer.Option(help="File to write (default: export-<run id>.<format>).")] = None,
            min_agreement: Annotated[Optional[float], typer.Option(
                min=0.0, max=1.0, help="Keep the samples flagged by at least this fraction of seeds (of any identifier); "
@@ -388,22 +423,83 @@ def export(run_id: Annotated[str, typer.Option(help="The run to export: a `hardn
            clean_out: Annotated[Optional[Path], typer.Option(
                help="Also write the data without the flagged samples into this folder, in its own format (npz for "
                     "built-in datasets).")] = None,
+           verdict: Annotated[Optional[str], typer.Option(
+               help="A diagnose run: keep the rows of these comma-separated verdicts (label_error, outlier, hard, "
+                    "easy); with --clean-out, the verdicts dropped (default there: label_error,outlier).")] = None,
+           relabel: Annotated[bool, typer.Option(
+               "--relabel", help="A diagnose run with --clean-out: give label errors their suggested labels instead "
+                                 "of dropping them.")] = False,
            tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
     """One row per sample of a run: original index, file, label, each identifier's mean score and agreement over seeds,
-    its class's inversion epoch; optionally the data without the flagged samples, to train on."""
+    its class's inversion epoch (a diagnose run: its verdicts); optionally the data without the flagged samples."""
     from hardness.console import print_json
     from hardness.studies.export.run import run_export
 
     with reported_errors(as_json):
         summary = run_export(run_id, tracking_uri=tracking_uri, fmt=fmt, out=out, min_agreement=min_agreement,
-                             clean_out=clean_out)
+                             clean_out=clean_out, verdicts=verdict, relabel=relabel)
     if as_json:
         print_json(summary.to_dict())
         return
     typer.echo(f"{summary.n_rows} of {summary.n_samples} samples ({', '.join(summary.identifiers)}; {summary.kind} run "
                f"{summary.run_id}) written to {summary.out}")
     if summary.clean_out is not None:
-        typer.echo(f"{summary.n_clean} samples left after dropping the flagged ones, written to {summary.clean_out}")
+        typer.echo(f"{summary.n_clean} samples left after dropping the flagged ones ({summary.n_relabelled} "
+                   f"relabelled), written to {summary.clean_out}")
+
+
+@app.command()
+def datamap(run_id: Annotated[str, typer.Option(help="The run to draw: any run export reads (identify, benchmark and "
+                                                     "diagnose runs log theirs as they finish).")],
+            x: Annotated[Optional[str], typer.Option(help="Column on the x axis: <identifier>_score, "
+                                                          "<identifier>_agreement, confidence, variability or label.")] = None,
+            y: Annotated[Optional[str], typer.Option(help="Column on the y axis (as --x).")] = None,
+            color: Annotated[str, typer.Option(help="Colour by verdict, hard (hard set) or class.")] = "verdict",
+            thumbnail_mb: Annotated[float, typer.Option(min=0.0, help="Megabytes of thumbnail pixels the page holds, "
+                                                                      "hardest samples first.")] = 8.0,
+            out: Annotated[Optional[Path], typer.Option(help="Also write the page to this file.")] = None,
+            tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
+    """Draw a run's data map again: one self-contained HTML page (scores, verdicts, thumbnails, filters, gallery),
+    logged as the run's datamap.html, which the MLflow UI opens."""
+    from hardness.console import print_json
+    from hardness.studies.datamap.run import run_datamap
+
+    with reported_errors(as_json):
+        summary = run_datamap(run_id, tracking_uri=tracking_uri, out=out, x=x, y=y, color=color,
+                              thumbnail_mb=thumbnail_mb)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    where = f" and {summary.out}" if summary.out is not None else ""
+    typer.echo(f"data map of {summary.n_samples} samples ({summary.kind} run {summary.run_id}) logged as "
+               f"{summary.artifact}{where}")
+
+
+@app.command()
+def relabel(run_id: Annotated[str, typer.Option(help="The run whose samples were reviewed (any run export reads).")],
+            corrections: Annotated[Path, typer.Option(help="A CSV of original_index (or index) and corrected_label "
+                                                           "(or label), e.g. a filled `export --format review`, or a "
+                                                           "Label Studio export (JSON or JSON_MIN).")],
+            out: Annotated[Optional[Path], typer.Option(help="Folder for the new version of the data (default: "
+                                                             "relabelled-<run id>).")] = None,
+            measure: Annotated[bool, typer.Option(help="Also train the run's ensembles on the original labels, the "
+                                                       "corrected ones and without the corrected samples, and compare "
+                                                       "test accuracy on all, hard and easy samples.")] = False,
+            tracking_uri: TrackingOption = None, as_json: JsonOption = False) -> None:
+    """Write a new version of a run's data with a reviewer's corrections (its own format; npz for built-in datasets),
+    tracked as a relabel run whose dataset names the parent's digest and the corrections file; --measure: what it buys."""
+    from hardness.console import print_json, print_table
+    from hardness.studies.relabel.run import run_relabel
+
+    with reported_errors(as_json):
+        summary = run_relabel(run_id, corrections, tracking_uri=tracking_uri, out=out, measure=measure)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    if summary.fix is not None:
+        print_table(summary.fix.round(4), title=f"Test accuracy by training labels (against {summary.reference} "
+                                                f"labels; 95% intervals, paired against the original)")
+    typer.echo(f"{summary.n_corrected} labels corrected; data written to {summary.data}; MLflow run {summary.run_id}")
 
 
 @app.command()

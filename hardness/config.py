@@ -91,18 +91,58 @@ _SOURCE_OPTIONS = {"path": tuple(SOURCES), "label_column": ("csv", "parquet"), "
 
 
 class ModelConfig(_Frozen):
-    """Fully connected net in -> width x depth -> n_classes; `latent_layer` picks the hidden layer for radii."""
+    """The network each of the K models is, and which of its layers the radii read.
 
+    `arch`: `mlp` (the SPEC's fully connected net in -> width x depth -> n_classes, `activation`, radii of hidden layer
+    `latent_layer`), `cnn` (a LeNet-5-style net for 1- or 3-channel images) or `resnet` (a CIFAR-style ResNet with
+    `resnet_blocks` basic blocks per stage, 6n+2 layers, base width `resnet_width`: ResNet-20 by default). `module`:
+    "package.module:factory", a user's own network, called as factory(n_classes, sample_shape). `backend`: `mlp`
+    (the hand-written kernels, the MLP only), `module` (any nn.Module through torch.func) or `auto` (mlp when it can).
+    `latent` names the module whose output the radii read on the module backend (default: the input of the last
+    linear layer; for the MLP, hidden layer `latent_layer`). `dropout` (module backend) is drawn independently per
+    model.
+    """
+
+    arch: Literal["mlp", "cnn", "resnet"] = "mlp"
+    module: str | None = None
+    backend: Literal["auto", "mlp", "module"] = "auto"
     width: int = Field(default=20, gt=0)
     depth: int = Field(default=2, gt=0)
     activation: Literal["tanh", "relu"] = "tanh"
     latent_layer: int = Field(default=0, ge=0)
+    latent: str | None = None
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    resnet_width: int = Field(default=16, gt=0)
+    resnet_blocks: int = Field(default=3, gt=0)
+
+    @field_validator("latent", mode="before")
+    @classmethod
+    def _module_name(cls, name: Any) -> Any:
+        return str(name) if isinstance(name, int) else name  # `--set model.latent=2` names module "2" of a Sequential
 
     @model_validator(mode="after")
-    def _latent_inside(self) -> ModelConfig:
+    def _consistent(self) -> ModelConfig:
         if self.latent_layer >= self.depth:
             raise ValueError(f"latent_layer {self.latent_layer} must be < depth {self.depth}")
+        if self.module is not None and (self.arch != "mlp" or ":" not in self.module):
+            raise ValueError("model.module must look like 'package.module:factory' and replaces model.arch")
+        if self.backend == "mlp" and self.uses_module_backend:
+            raise ValueError("the mlp backend trains only the MLP, without dropout or a named latent module; "
+                             "use model.backend=module")
         return self
+
+    @property
+    def uses_module_backend(self) -> bool:
+        """Whether the network needs the torch.func backend (anything but the plain MLP, or when asked for)."""
+        return (self.backend == "module" or self.arch != "mlp" or self.module is not None or self.dropout > 0
+                or self.latent is not None)
+
+    @property
+    def name(self) -> str:
+        """The architecture as tables show it: mlp, cnn, resnet-20 or the user's factory."""
+        if self.module is not None:
+            return self.module
+        return f"resnet-{6 * self.resnet_blocks + 2}" if self.arch == "resnet" else self.arch
 
 
 class TrainConfig(_Frozen):
@@ -275,6 +315,49 @@ class DetectConfig(_Frozen):
         return check_identifiers(names)
 
 
+class DiagnoseConfig(_Frozen):
+    """`hardness diagnose`: the `identifiers` whose scores are the evidence (cleanlab's out-of-fold probabilities among
+    them), `repeats` copies of the data with `label_types` flipped at `label_rate` each and `image_types` changed at
+    `image_rate` each to calibrate on, the `target_precision` each verdict's threshold aims for, `bootstrap` resamples
+    for its intervals, and `hard_quantile`: a seed flags a sample whose score is in its top 1 - hard_quantile."""
+
+    identifiers: tuple[str, ...] = ("cleanlab", "aum", "datamaps", "loss", "energy")
+    repeats: int = Field(default=3, gt=0)
+    label_types: tuple[str, ...] = ("uniform", "asymmetric")
+    label_rate: float = Field(default=0.05, gt=0, lt=0.5)
+    image_types: tuple[str, ...] = ("atypical", "ood_noise")
+    image_rate: float = Field(default=0.02, gt=0, lt=0.5)
+    target_precision: float = Field(default=0.9, gt=0, lt=1)
+    bootstrap: int = Field(default=200, ge=10)
+    hard_quantile: float = Field(default=0.9, gt=0, lt=1)
+
+    @field_validator("identifiers")
+    @classmethod
+    def _with_cleanlab(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        names = check_identifiers(names)
+        if "cleanlab" not in names:
+            raise ValueError("diagnose.identifiers must hold cleanlab: its out-of-fold probabilities suggest the labels")
+        return names
+
+    @field_validator("label_types", "image_types")
+    @classmethod
+    def _injections(cls, types: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        kinds = {"label_types": ("uniform", "asymmetric"), "image_types": ("atypical", "ood_noise", "ood_digits")}
+        if len(set(types)) < len(types):
+            raise ValueError(f"diagnose.{info.field_name} repeat: {', '.join(types)}")
+        for name in types:
+            check_name(f"diagnose.{info.field_name} entry", name, kinds[info.field_name])
+        return types
+
+    @model_validator(mode="after")
+    def _something_injected(self) -> DiagnoseConfig:
+        if not self.label_types:
+            raise ValueError("diagnose.label_types: name at least one label flip to calibrate label_error on")
+        if (len(self.label_types) * self.label_rate + len(self.image_types) * self.image_rate) >= 0.5:
+            raise ValueError("diagnose injects half the data or more: lower label_rate or image_rate")
+        return self
+
+
 class SearchConfig(_Frozen):
     """Optuna search over an identifier's settings; a trial is feasible when its hard fraction lies in
     [min_hard_fraction, max_hard_fraction]; storage None = optuna.db beside the MLflow SQLite store."""
@@ -326,6 +409,9 @@ class TrackingConfig(_Frozen):
     curve_every: int | None = Field(default=None, gt=0)
     """Per-epoch curves (radii, loss) go to MLflow as metrics at every n-th epoch and the last; None: about 100 points
     (every max(1, epochs // 100)-th, as many as MLflow's charts draw). Tables and figures keep every epoch."""
+    datamap: bool = True
+    """Identify, benchmark and diagnose runs log their data map (datamap.html: plotly.js, about 5 MB, and the samples);
+    `hardness datamap --run-id` draws it again on demand, with other axes."""
 
 
 class Config(_Frozen):
@@ -344,6 +430,7 @@ class Config(_Frozen):
     benchmark: BenchmarkConfig = BenchmarkConfig()
     search: SearchConfig = SearchConfig()
     detect: DetectConfig = DetectConfig()
+    diagnose: DiagnoseConfig = DiagnoseConfig()
     executor: ExecutorConfig = ExecutorConfig()
     tracking: TrackingConfig = TrackingConfig()
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check: CUDA against CPU (tests/test_gpu.py, marker gpu) and the engine's speed on all 70k MNIST, 100 seeds x
-# 500 epochs, nothing tracked. Sized for the `device` tool: one command under 10 minutes, the working tree plus what
-# is carried under 64 MiB, no network on the GPU machine (its python3 has torch, numpy, pandas, scikit-learn, rich,
-# pytest; the wheels below bring the rest that these two need).
+# The GPU check: CUDA against CPU (tests/test_gpu.py, marker gpu), the engine's speed on all 70k MNIST, 100 seeds x
+# 500 epochs, and the module backend's against a per-seed loop (benchmarks/module_speed.py), nothing tracked. Sized
+# for the `device` tool: one command under 10 minutes, the working tree plus what is carried under 64 MiB, no network
+# on the GPU machine (its python3 has torch, numpy, pandas, scikit-learn, rich, pytest; the wheels below bring the rest
+# that these need).
 #
 #   scripts/gpu-check.sh prepare [DATA_ROOT]   here: shared-check/ (git-ignored, about 14 MiB) holding mnist.npz,
 #                                              made from DATA_ROOT/MNIST/raw (default ../shared/data), and the wheels
@@ -43,6 +44,8 @@ run() {
     timeout 90 python3 -m benchmarks.engine_speed --device cuda --data-root "$CHECK/mnist.npz" --seeds 100 \
         --subset-size 70000 --epochs 50 --chunk-size 16384 --no-bf16 --loop-seeds 1 --loop-epochs 2 2>&1 \
         | tee "$out/engine-speed-chunk16384.log" || status=1
+    # the module backend (K copies of a CNN, a ResNet-20) against a per-seed loop of the same nn.Module
+    timeout 150 python3 -m benchmarks.module_speed --device cuda 2>&1 | tee "$out/module-speed.log" || status=1
     return $status
 }
 

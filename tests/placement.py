@@ -8,8 +8,8 @@ import torch
 
 from hardness.config import load_config
 from hardness.datasets.prepare import Dataset, load_dataset
-from hardness.engine import NAMES, Engine, EpochState, Hook
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine import NAMES, EpochState, Hook
+from hardness.engine.factory import build_engine
 from hardness.engine.seeds import derive_model_seeds
 
 SMALL = ["seed=1", "train.epochs=30", "inversion.warmup=5", "inversion.max_retries=0", "data.subset_size=300",
@@ -63,9 +63,7 @@ class Collector(Hook):
 
 def fit_observed(dataset: Dataset, config, n_models: int = 3):
     """Fit n_models models on the dataset's device with a Collector: (collector, fitted result)."""
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
-                              derive_model_seeds(config.seed, n_models), dataset.x.device)
+    engine, ensemble = build_engine(config, dataset, derive_model_seeds(config.seed, n_models))
     collector = Collector()
-    fitted = Engine(config.model, config.train, dataset.n_classes).fit(ensemble, dataset.x, dataset.y,
-                                                                        hooks=[collector], seed=config.seed)
+    fitted = engine.fit(ensemble, dataset.x, dataset.y, hooks=[collector], seed=config.seed)
     return collector, fitted

@@ -48,7 +48,8 @@ def assert_mostly_close(gpu: torch.Tensor, cpu: torch.Tensor, *, rtol: float, at
     assert fraction >= share, f"{fraction:.4f} close, worst difference {float(worst):.3g}"
 
 
-@pytest.mark.parametrize("overrides", [(), ("train.optimizer=adam",), ("train.momentum=0.9",)])
+@pytest.mark.parametrize("overrides", [(), ("train.optimizer=adam",), ("train.momentum=0.9",),
+                                       ("model.backend=module",), ("model.arch=cnn",)])
 def test_engine_radii_losses_and_weights_match_cpu(overrides):
     dataset, device_dataset, config, device_config = on_device(*overrides)
     cpu, cpu_fit = fit_observed(dataset, config)

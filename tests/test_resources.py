@@ -13,7 +13,15 @@ from typer.testing import CliRunner
 
 from hardness.cli import app
 from hardness.config import load_config
-from hardness.engine.resources import FitShape, check_memory, estimate_fit_bytes, parse_cgroup, parse_meminfo
+from hardness.engine.architectures import build_network
+from hardness.engine.resources import (
+    FitShape,
+    check_memory,
+    estimate_fit_bytes,
+    parse_cgroup,
+    parse_meminfo,
+    profile_network,
+)
 from hardness.errors import UserError
 
 runner = CliRunner()
@@ -25,9 +33,9 @@ from hardness.datasets.prepare import load_dataset
 from hardness.identifiers.stragglers import watch_training
 from hardness.engine.seeds import derive_model_seeds
 torch.set_num_threads(1)
-config = load_config(None, sys.argv[1:])
+config = load_config(None, sys.argv[2:])
 dataset = load_dataset(config.data, 0)
-seeds = derive_model_seeds(0, 600)
+seeds = derive_model_seeds(0, int(sys.argv[1]))
 tiny = config.model_copy(update={"train": config.train.model_copy(update={"epochs": 1})})
 watch_training(dataset, tiny, seeds[:2], seed=0)  # torch's first-use allocations are not the fit's
 page = os.sysconf("SC_PAGE_SIZE")
@@ -47,17 +55,40 @@ print(max(peak) - before)
 """
 
 
+def measure_peak(n_models: int, overrides: list[str]) -> int:
+    """The peak resident bytes a fit of `n_models` adds, measured in a fresh process on one thread."""
+    return int(subprocess.run([sys.executable, "-c", MEASURE, str(n_models), *overrides], capture_output=True,
+                              text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc")
 def test_estimate_is_within_a_small_factor_of_a_measured_fit():
     """600 models watched for stragglers on the 1,797 digits: the peak resident memory the fit adds (sampled every
     2 ms in a fresh process)."""
     overrides = ["train.chunk_size=256", "train.epochs=10", "inversion.warmup=0"]
-    measured = int(subprocess.run([sys.executable, "-c", MEASURE, *overrides], capture_output=True, text=True,
-                                  check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout)
+    measured = measure_peak(600, overrides)
     config = load_config(None, overrides)
     estimate = estimate_fit_bytes(FitShape(600, 1797, 64, 10, predicted=False), config.model, config.train)
     assert 100 * 2 ** 20 < estimate < 250 * 2 ** 20  # the chunk buffers dominate: 600 x 256 x 150 floats
+    assert 0.5 < estimate / measured < 2, (estimate, measured)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc")
+@pytest.mark.parametrize("models,overrides", [
+    (20, ["model.arch=cnn", "train.chunk_size=512"]),
+    (10, ["model.arch=resnet", "model.resnet_blocks=1", "train.batch_size=128"]),
+], ids=["cnn-full-batch", "resnet-minibatch"])
+def test_module_backend_estimate_is_within_a_small_factor_of_a_measured_fit(models, overrides):
+    """The module backend's estimate (a network profile: parameters, each layer's output per sample) against the peak
+    of CNN and ResNet ensembles watched for stragglers on the digits."""
+    overrides = [*overrides, "train.epochs=2", "inversion.warmup=0", "inversion.check_every=1"]
+    measured = measure_peak(models, overrides)
+    config = load_config(None, overrides)
+    network = build_network(config.model, 10, (1, 8, 8))
+    estimate = estimate_fit_bytes(FitShape(models, 1797, 64, 10, predicted=False), config.model, config.train,
+                                  profile_network(network, (1, 8, 8)))
     assert 0.5 < estimate / measured < 2, (estimate, measured)
 
 
@@ -102,3 +133,12 @@ def test_a_huge_request_is_refused_before_any_run(tracking_uri, monkeypatch):
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("huge")
     assert experiment is None or not client.search_runs([experiment.experiment_id])  # nothing started, nothing lost
+
+
+def test_a_network_profile_counts_parameters_and_each_layers_output():
+    from tests.networks import tiny_cnn
+
+    profile = profile_network(tiny_cnn(3, (1, 8, 8)), (1, 8, 8))
+    assert profile.n_params == (4 * 9 + 4) + (16 * 3 + 3)
+    assert profile.activations == 256 + 256 + 16 + 16 + 3  # conv, relu, pool, flatten, linear for one sample
+    assert profile.largest == 256

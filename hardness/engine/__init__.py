@@ -1,7 +1,8 @@
-"""The ensemble engine: K small MLPs trained as one vectorised computation, observed by subscribing hooks.
+"""The ensemble engine: K models trained as one vectorised computation, observed by subscribing hooks.
 
-fit.py runs the epochs and talks to hooks, passes.py makes the passes over the data, kernels.py holds the
-chunk arithmetic, observations.py the observations by name.
+fit.py runs the epochs and talks to hooks; a backend makes the passes over the data: the mlp backend (backends.py,
+with passes.py and the chunk arithmetic of kernels.py) or the module backend for any nn.Module (modules.py);
+factory.py picks one; observations.py holds the observations by name.
 """
 
 from hardness.engine.fit import Engine, EpochState, FitResult, Hook, flops_per_sample_epoch

@@ -30,6 +30,10 @@ class Ensemble:
         """Weights and biases interleaved per layer (w0, b0, w1, b1, ...), the order optimisers use."""
         return [t for pair in zip(self.weights, self.biases) for t in pair]
 
+    def tensors(self) -> list[torch.Tensor]:
+        """Everything a model's state is: its parameters (the module backend's ensembles add buffers)."""
+        return self.parameters()
+
     def select(self, models: torch.Tensor) -> Ensemble:
         """A copy holding only the given model rows."""
         return Ensemble([w[models].clone() for w in self.weights], [b[models].clone() for b in self.biases])

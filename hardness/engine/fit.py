@@ -18,11 +18,13 @@ from types import MappingProxyType
 import torch
 
 from hardness.config import ModelConfig, TrainConfig
+from hardness.engine.backends import MlpBackend
 from hardness.engine.ensemble import Ensemble
-from hardness.engine.kernels import Inputs, Kernels, prepare_inputs
-from hardness.engine.observations import HEAVY, PassObserver, check_observations
+from hardness.engine.kernels import Inputs
+from hardness.engine.modules import ModuleBackend, ModuleEnsemble
+from hardness.engine.observations import HEAVY, check_observations
 from hardness.engine.optim import build_optimizer
-from hardness.engine.passes import compute_active_ranges, run_minibatch_epoch, run_pass
+from hardness.engine.passes import compute_active_ranges
 
 
 @dataclass(frozen=True)
@@ -102,41 +104,47 @@ def _deliver(heavy: list[tuple[Hook, frozenset[str]]], epoch: int, models: torch
 
 
 class Engine:
-    """Full-batch or mini-batch training of a stacked ensemble, with per-model training masks.
+    """Full-batch or mini-batch training of a stacked ensemble, with per-model training masks, on a backend: the mlp
+    backend's hand-written kernels (the default) or the module backend's torch.func (`hardness.engine.factory`).
 
-    `skip_idle` (default): a chunk or mini-batch trains only the range of models with training samples in it, which
-    gives the same updates as training every model on every chunk (`skip_idle=False`, kept to measure against).
+    `skip_idle` (default, mlp backend): a chunk or mini-batch trains only the range of models with training samples
+    in it, which gives the same updates as training every model on every chunk (`skip_idle=False`, kept to measure
+    against).
     """
 
-    def __init__(self, model: ModelConfig, train: TrainConfig, n_classes: int, *, skip_idle: bool = True):
+    def __init__(self, model: ModelConfig, train: TrainConfig, n_classes: int, *, skip_idle: bool = True,
+                 backend: MlpBackend | ModuleBackend | None = None):
+        if backend is None and model.uses_module_backend:
+            raise ValueError(f"the {model.name} network trains on the module backend: build it with "
+                             "hardness.engine.factory.build_engine")
         self.model, self.train, self.n_classes, self.skip_idle = model, train, n_classes, skip_idle
-        self.low_precision = train.precision == "bf16"
-        self._kernels: dict[torch.device, Kernels] = {}
-
-    def _kernels_on(self, device: torch.device) -> Kernels:
-        """The kernels (and their reusable buffers) for tensors on `device`."""
-        if device not in self._kernels:
-            self._kernels[device] = Kernels(self.model.activation, self.low_precision, device)
-        return self._kernels[device]
+        self.backend = backend or MlpBackend(model, train, n_classes, skip_idle=skip_idle)
 
     @torch.no_grad()
-    def fit(self, ensemble: Ensemble, x: torch.Tensor, y: torch.Tensor, *, train_mask: torch.Tensor | None = None,
-            hooks: Sequence[Hook] = (), seed: int = 0) -> FitResult:
+    def fit(self, ensemble: Ensemble | ModuleEnsemble, x: torch.Tensor, y: torch.Tensor, *,
+            train_mask: torch.Tensor | None = None, hooks: Sequence[Hook] = (), seed: int = 0) -> FitResult:
         """Train every model for `train.epochs` epochs (or until a hook stops it) on its masked samples.
 
         x [N, D] float32, y [N] int64, ensemble and train_mask [K, N] bool (default: all samples for all
-        models) on the same device; hooks observe every epoch, 0 to `train.epochs`.
+        models) on the same device; hooks observe every epoch, 0 to `train.epochs`. torch's own generator (dropout)
+        is seeded with `seed` for the fit and restored after it.
         """
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return self._fit(ensemble, x, y, train_mask, hooks, seed)
+
+    def _fit(self, ensemble: Ensemble | ModuleEnsemble, x: torch.Tensor, y: torch.Tensor,
+             train_mask: torch.Tensor | None, hooks: Sequence[Hook], seed: int) -> FitResult:
         k_total, device = ensemble.n_models, x.device
         x = x.contiguous()
-        kernels = self._kernels_on(device)
+        backend = self.backend
         ensemble = ensemble.select(torch.arange(k_total, device=device))
         final = ensemble.select(torch.arange(k_total, device=device))
         mask = torch.ones(k_total, x.shape[0], dtype=torch.bool, device=device) if train_mask is None \
             else train_mask.clone()
         if bool((mask.sum(1) == 0).any()):
             raise ValueError("every model needs at least one training sample")
-        inputs = prepare_inputs(x, y, mask.sum(0))
+        inputs = backend.prepare(x, y, mask.sum(0))
         models = torch.arange(k_total, device=device)
         epochs_trained = torch.zeros(k_total, dtype=torch.long, device=device)
         optimizer = build_optimizer(ensemble.parameters(), self.train)
@@ -145,11 +153,11 @@ class Engine:
         weight, ranges = self._weigh(mask, inputs)
         for epoch in range(self.train.epochs + 1):
             wanted, heavy = _subscriptions(hooks, epoch)
-            observer = PassObserver(wanted, kernels, ensemble, inputs, self.n_classes, self.model.latent_layer,
-                                    partial(_deliver, heavy, epoch, models))
+            observer = backend.observer(wanted, ensemble, inputs, self.model.latent_layer,
+                                        partial(_deliver, heavy, epoch, models))
             last = epoch == self.train.epochs
-            loss, grads = run_pass(kernels, ensemble, inputs, weight, observer, chunk_size=self.train.chunk_size,
-                                   with_grads=full_batch and not last, ranges=ranges)
+            loss, grads = backend.run_pass(ensemble, inputs, weight, observer, with_grads=full_batch and not last,
+                                           ranges=ranges)
             state = EpochState(epoch, models.clone(), loss.float(), MappingProxyType(observer.finish()), mask)
             stop = torch.zeros(len(models), dtype=torch.bool, device=device)
             for hook in hooks:
@@ -171,8 +179,7 @@ class Engine:
             if full_batch:
                 optimizer.step(grads)
             else:
-                run_minibatch_epoch(kernels, ensemble, optimizer, x, y, mask, generator, self.train.batch_size,
-                                    skip_idle=self.skip_idle)
+                backend.run_minibatch_epoch(ensemble, optimizer, x, y, mask, generator)
             epochs_trained[models] += 1
         self._store(final, ensemble, models, torch.ones(len(models), dtype=torch.bool, device=device))
         return FitResult(final, epochs_trained)
@@ -184,23 +191,15 @@ class Engine:
         return weight, compute_active_ranges(weight, self.train.chunk_size) if self.skip_idle else None
 
     @staticmethod
-    def _store(final: Ensemble, ensemble: Ensemble, slots: torch.Tensor, rows: torch.Tensor) -> None:
-        for target, source in zip(final.parameters(), ensemble.parameters()):
+    def _store(final: Ensemble | ModuleEnsemble, ensemble: Ensemble | ModuleEnsemble, slots: torch.Tensor,
+               rows: torch.Tensor) -> None:
+        for target, source in zip(final.tensors(), ensemble.tensors()):
             target[slots] = source[rows]
 
     @torch.no_grad()
-    def predict(self, ensemble: Ensemble, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, ensemble: Ensemble | ModuleEnsemble, x: torch.Tensor) -> torch.Tensor:
         """Logits [K, M, n_classes] of every model on x [M, D], computed chunk by chunk."""
-        kernels = self._kernels_on(x.device)
-        x = x.contiguous()
-        out = torch.empty(ensemble.n_models, x.shape[0], self.n_classes, device=x.device)
-        first = kernels.fold_first_layer(ensemble, None)
-        if self.low_precision:
-            x = x.to(torch.bfloat16)
-        for start in range(0, x.shape[0], self.train.chunk_size):
-            stop = min(start + self.train.chunk_size, x.shape[0])
-            out[:, start:stop] = kernels.forward(ensemble, x[start:stop], first)[1].transpose(1, 2)
-        return out
+        return self.backend.predict(ensemble, x.contiguous())
 
 
 def flops_per_sample_epoch(n_features: int, model: ModelConfig, n_classes: int) -> int:

@@ -79,13 +79,16 @@ def find_label_runs(y: torch.Tensor) -> tuple[tuple[int, int, int], ...]:
     return tuple((int(y[first]), first, stop) for first, stop in zip(starts, stops) if first < stop)
 
 
-def prepare_inputs(x: torch.Tensor, y: torch.Tensor, coverage: torch.Tensor | None = None) -> Inputs:
-    """Sort the samples (compute_sample_order) and split off constant features, keeping a multiple of 16 features
-    for the GEMMs."""
+def prepare_inputs(x: torch.Tensor, y: torch.Tensor, coverage: torch.Tensor | None = None, *,
+                   split_constant: bool = True) -> Inputs:
+    """Sort the samples (compute_sample_order) and, with `split_constant`, split off constant features, keeping a
+    multiple of 16 features for the GEMMs."""
     order = compute_sample_order(y, coverage)
     x, y = x[order], y[order]
     runs = find_label_runs(y)
     squared_norm = x.square().sum(1)
+    if not split_constant:
+        return Inputs(x, y, order, runs, squared_norm, None, None, None)
     fixed = (x == x[:1]).all(0)
     kept = -(-int((~fixed).sum()) // 16) * 16  # odd leading dimensions cost MKL ~10% on the weight-gradient GEMM
     if kept == 0 or kept >= x.shape[1]:

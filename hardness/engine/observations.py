@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import torch
 
@@ -57,6 +58,8 @@ class Chunk:
     softmax: Softmax
     input_squared_norm: torch.Tensor
     latent_layer: int
+    gradients: Gradients
+    x: torch.Tensor | None = None
     _hidden_squared_norms: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def buffer(self, name: str, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -103,6 +106,14 @@ def _probs(chunk: Chunk, name: str, piece: slice = slice(None)) -> torch.Tensor:
     return torch.div(exp, total.unsqueeze(1), out=chunk.buffer(name, *exp.shape))
 
 
+class Gradients(Protocol):
+    """How a backend computes the gradient observations of a chunk: grad_norm [K, C] and input_grad [K, P, D]."""
+
+    def grad_norm(self, chunk: Chunk) -> torch.Tensor: ...
+
+    def input_grad(self, chunk: Chunk, piece: slice) -> torch.Tensor: ...
+
+
 def _grad_norm(chunk: Chunk) -> torch.Tensor:
     """Per layer the sample's weight gradient is the outer product delta x input, so its squared norm is
     |delta|^2 |input|^2, and the bias adds |delta|^2; layer one's input is the full x, constant features included."""
@@ -122,18 +133,28 @@ def _input_grad(chunk: Chunk, piece: slice) -> torch.Tensor:
     return torch.bmm(delta.transpose(1, 2), first, out=out)
 
 
+class HandGradients:
+    """The mlp backend's gradient observations, from its hand-written backward."""
+
+    grad_norm = staticmethod(_grad_norm)
+    input_grad = staticmethod(_input_grad)
+
+
+HAND_GRADIENTS = HandGradients()
+
+
 _PER_SAMPLE: dict[str, Callable[[Chunk], torch.Tensor]] = {
     "correct": _correct,
     "margin": _margin,
     "true_prob": lambda chunk: chunk.softmax.log_p.exp(),
     "loss": lambda chunk: chunk.softmax.log_p.neg(),
-    "grad_norm": _grad_norm,
+    "grad_norm": lambda chunk: chunk.gradients.grad_norm(chunk),
 }
 _HEAVY: dict[str, Callable[[Chunk, slice], torch.Tensor]] = {
     "probs": lambda chunk, piece: _probs(chunk, "probs", piece).transpose(1, 2),
     "logits": lambda chunk, piece: chunk.softmax.logits[:, :, piece].transpose(1, 2),
     "latent": lambda chunk, piece: chunk.hiddens[chunk.latent_layer][:, :, piece].transpose(1, 2),
-    "input_grad": _input_grad,
+    "input_grad": lambda chunk, piece: chunk.gradients.input_grad(chunk, piece),
 }
 
 
@@ -141,12 +162,16 @@ class PassObserver:
     """The observations one pass computes: per-sample ones filled chunk by chunk into [K, N] tensors in the
     sorted order (un-sorted by `finish`), radii from per-class sums of u = z/|z| and |u|^2
     (r^2 = mean|u|^2 - |mean u|^2), heavy ones handed to `deliver` as soon as a chunk has them.
+    The mlp backend's sizes and gradients are the defaults; another backend gives its latent width, its D input
+    features and its `Gradients`.
     """
 
     def __init__(self, wanted: frozenset[str], kernels: Kernels, ensemble: Ensemble, inputs: Inputs,
-                 n_classes: int, latent_layer: int, deliver: Deliver) -> None:
+                 n_classes: int, latent_layer: int, deliver: Deliver, *, latent_width: int | None = None,
+                 n_features: int | None = None, gradients: Gradients = HAND_GRADIENTS) -> None:
         self.kernels, self.ensemble, self.inputs = kernels, ensemble, inputs
-        self.latent_layer, self.deliver = latent_layer, deliver
+        self.latent_layer, self.deliver, self.gradients = latent_layer, deliver, gradients
+        self.n_features = n_features or ensemble.weights[0].shape[2]
         k, n, device = ensemble.n_models, inputs.x.shape[0], inputs.x.device
         self.per_sample = {name: torch.empty(k, n, dtype=torch.bool if name == "correct" else torch.float32,
                                              device=device) for name in PER_SAMPLE if name in wanted}
@@ -154,17 +179,19 @@ class PassObserver:
         self.radii = "radii" in wanted
         if self.radii:
             self.counts = torch.bincount(inputs.y, minlength=n_classes)
-            width = ensemble.weights[latent_layer].shape[1]
+            width = latent_width or ensemble.weights[latent_layer].shape[1]
             self.unit = torch.zeros(k, n_classes, width, dtype=torch.float64, device=device)
             self.unit_sq = torch.zeros(k, n_classes, dtype=torch.float64, device=device)
         self.active = bool(self.per_sample or self.heavy or self.radii)
 
-    def observe(self, start: int, stop: int, hiddens: list[torch.Tensor], softmax: Softmax) -> None:
-        """Observe sorted samples start:stop from their hiddens ([K, w, C] each) and softmax pieces."""
+    def observe(self, start: int, stop: int, hiddens: list[torch.Tensor], softmax: Softmax,
+                x: torch.Tensor | None = None) -> None:
+        """Observe sorted samples start:stop from their hiddens ([K, w, C] each), softmax pieces and (for a backend
+        whose gradients read them) inputs x."""
         if not self.active:
             return
         chunk = Chunk(self.kernels, self.ensemble, hiddens, softmax, self.inputs.squared_norm[start:stop],
-                      self.latent_layer)
+                      self.latent_layer, self.gradients, x)
         for name, out in self.per_sample.items():
             out[:, start:stop] = _PER_SAMPLE[name](chunk)
         if self.radii:
@@ -176,7 +203,7 @@ class PassObserver:
         """Hand out the heavy observations of sorted samples start:stop, in pieces when input_grad is among them."""
         step = stop - start
         if "input_grad" in self.heavy:
-            step = max(1, HEAVY_BYTES // (4 * self.ensemble.n_models * self.ensemble.weights[0].shape[2]))
+            step = max(1, HEAVY_BYTES // (4 * self.ensemble.n_models * self.n_features))
         for begin in range(0, stop - start, step):
             piece = slice(begin, min(begin + step, stop - start))
             positions = self.inputs.order[start + piece.start:start + piece.stop]

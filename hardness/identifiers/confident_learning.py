@@ -74,11 +74,19 @@ class ConfidentLearning:
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
-        folds = config.identifier.cleanlab_folds
-        fold = compute_folds(dataset.y, model_seeds, folds)
-        seeds = [seed for seed in model_seeds for _ in range(folds)]
-        logits, diverged = compute_final_logits(dataset, config, seeds, train_mask=compute_fold_masks(fold, folds),
-                                                progress=progress)
-        pred_probs = gather_out_of_fold(torch.softmax(logits, dim=-1), fold)
+        pred_probs, diverged = compute_out_of_fold(dataset, config, model_seeds, progress=progress)
         scores, issues = find_label_issues(dataset.y, pred_probs)
-        return identified(self.name, scores, diverged.view(len(model_seeds), folds).any(1), hard=issues, folds=folds)
+        return identified(self.name, scores, diverged, hard=issues, folds=config.identifier.cleanlab_folds)
+
+
+def compute_out_of_fold(dataset: Dataset, config: Config, model_seeds: list[int], *,
+                        progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pred_probs [K, N, C]: each sample's softmax from the model of its seed that held it out, diverged [K]: some
+    model of the seed diverged) of the K x F cross-validation models (F = identifier.cleanlab_folds)."""
+    folds = config.identifier.cleanlab_folds
+    fold = compute_folds(dataset.y, model_seeds, folds)
+    seeds = [seed for seed in model_seeds for _ in range(folds)]
+    logits, diverged = compute_final_logits(dataset, config, seeds, train_mask=compute_fold_masks(fold, folds),
+                                            progress=progress)
+    pred_probs = gather_out_of_fold(torch.softmax(logits, dim=-1), fold)
+    return pred_probs, diverged.view(len(model_seeds), folds).any(1)

@@ -23,7 +23,7 @@ from hardness.config import Config
 from hardness.datasets.prepare import Dataset
 from hardness.engine import HEAVY, Engine, EpochState, FitResult, Hook
 from hardness.engine.divergence import DIVERGED, DivergenceGuard
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine.factory import build_engine
 from hardness.engine.progress import EpochProgress, Progress
 from hardness.identifiers.base import Identification
 
@@ -88,14 +88,22 @@ class Moments:
 
 
 class Latest:
-    """The last value observed per (model, sample), [K, N, *trail] (zeros where nothing was observed)."""
+    """The last value observed per (model, sample), [K, N, *trail] (zeros where nothing was observed); the trailing
+    shape is that of the first values added (a latent layer's width is the network's to say)."""
 
     def __init__(self, shape: Sequence[int], device: torch.device | str = "cpu"):
-        self.value = torch.zeros(tuple(shape), device=device)
+        self.shape, self.device = tuple(shape), device
+        self._value: torch.Tensor | None = None
+
+    @property
+    def value(self) -> torch.Tensor:
+        return torch.zeros(self.shape, device=self.device) if self._value is None else self._value
 
     def add(self, models: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> None:
-        rows, trail = flat_rows(models, positions, self.value.shape[1]), self.value.shape[2:]
-        self.value.view(-1, *trail).index_copy_(0, rows, values.reshape(len(rows), *trail))
+        if self._value is None:
+            self._value = torch.zeros(*self.shape, *values.shape[2:], device=self.device)
+        rows, trail = flat_rows(models, positions, self.shape[1]), self._value.shape[2:]
+        self._value.view(-1, *trail).index_copy_(0, rows, values.reshape(len(rows), *trail))
 
 
 class Sink(Protocol):
@@ -153,8 +161,7 @@ def train_observed(dataset: Dataset, config: Config, model_seeds: list[int], hoo
     """Train K = len(model_seeds) models on all samples (or train_mask [K, N]) for config.train.epochs epochs, or up
     to epoch `until` when nothing later is observed, with `hooks`, a divergence guard and epoch progress."""
     epochs = config.train.epochs if until is None else min(until, config.train.epochs)
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds, dataset.x.device)
+    engine, ensemble = build_engine(config, dataset, model_seeds)
     guard = DivergenceGuard(len(model_seeds), config.train.epochs, device=dataset.x.device)
     extra: list[Hook] = [guard]
     if epochs < config.train.epochs:

@@ -40,7 +40,7 @@ class Prototypicality:
 
     def identify(self, dataset: Dataset, config: Config, model_seeds: list[int], *,
                  progress: Progress | None = None) -> Identification:
-        unit = Latest((len(model_seeds), dataset.n_samples, config.model.width), device=dataset.x.device)
+        unit = Latest((len(model_seeds), dataset.n_samples), device=dataset.x.device)
         hook = Observe("latent", (config.train.epochs,), unit, lambda latent, positions: to_unit_sphere(latent))
         trained = train_observed(dataset, config, model_seeds, [hook], progress=progress)
         return identified(self.name, score_prototypicality(unit.value, dataset.y, dataset.n_classes), trained.diverged)

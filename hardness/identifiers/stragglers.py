@@ -21,9 +21,9 @@ import torch
 
 from hardness.config import Config, InversionConfig
 from hardness.datasets.prepare import Dataset
-from hardness.engine import Engine, EpochState, Hook
+from hardness.engine import EpochState, Hook
 from hardness.engine.divergence import DIVERGED, DivergenceGuard
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine.factory import build_engine
 from hardness.engine.progress import Progress
 from hardness.engine.seeds import RETRY_STREAM, derive_model_seeds
 from hardness.identifiers.base import Identification, register
@@ -105,8 +105,7 @@ class StragglerRun:
 def watch_training(dataset: Dataset, config: Config, model_seeds: list[int], *, watch: torch.Tensor | None = None,
                    stop: bool = False, seed: int, progress: Progress | None = None) -> InversionWatcher:
     """Train the models for the budget (or until their watched classes invert, when `stop`) and return the record."""
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, model_seeds, dataset.x.device)
+    engine, ensemble = build_engine(config, dataset, model_seeds)
     if watch is None:
         watch = torch.ones(len(model_seeds), dataset.n_classes, dtype=torch.bool, device=dataset.x.device)
     watcher = InversionWatcher(config.inversion, dataset.n_samples, dataset.n_classes, epochs=config.train.epochs,

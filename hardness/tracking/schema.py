@@ -21,6 +21,8 @@ class Kind(StrEnum):
     SEARCH = "search"
     REPORT = "report"
     DETECT = "detect"
+    DIAGNOSE = "diagnose"
+    RELABEL = "relabel"
 
 
 # --- tags -------------------------------------------------------------------------------------------
@@ -194,6 +196,29 @@ def detect_metric(measure: str, identifier: str, statistic: str | None = None) -
     """Metric of a detect run: the ensemble's value ('auroc/energy'), or a statistic over seeds ('auroc/energy/seed_mean')."""
     return f"{measure}/{identifier}" if statistic is None else f"{measure}/{identifier}/{statistic}"
 
+# --- the diagnosis (hardness diagnose) -----------------------------------------------------------------
+DIAGNOSIS = "diagnosis.csv"
+"""Diagnose runs: one row per sample in samples.csv's order: the samples' columns, verdict, suggested_label (-1 where
+the verdict is not label_error), suggested_label_prob, estimated_precision, <identifier>_score, <identifier>_agreement,
+label_error_prob and outlier_prob (the verdict models' probabilities)."""
+CALIBRATION = "calibration.csv"
+"""Diagnose runs: per verdict its threshold, estimated precision and recall with bootstrap intervals, on the injections."""
+VERDICT_CONFUSION = "verdict_confusion.csv"
+"""Diagnose runs: injected truth (rows) against the verdicts given to the calibration copies' samples (columns)."""
+VERDICTS = ("label_error", "outlier", "hard", "easy")
+"""The verdicts of a diagnosis, in order of precedence."""
+
+
+def verdict_metric(verdict: str) -> str:
+    """Metric of a diagnose run: how many samples got a verdict, e.g. 'verdict/label_error'."""
+    return f"verdict/{verdict}"
+
+
+def pr_figure(verdict: str) -> str:
+    """Figure of a diagnose run: a verdict's precision-recall curve on the injections, its operating point marked."""
+    return f"pr_{verdict}.png"
+
+
 # --- label noise ranking (hardness identify under data.label_noise) --------------------------------------
 def noise_metrics(measures: dict[str, float]) -> dict[str, float]:
     """Scores against the flipped labels (hardness.studies.common.scoring) as metrics: 'recall' -> 'noise/recall'."""
@@ -218,6 +243,20 @@ source has them), the rows `hardness export` writes out."""
 GALLERY = "gallery.csv"
 """Parents of `hardness run` / `identify`: the hardest samples per class (rank, agreement, score, sample columns) and,
 for images, their pixels (pixel_<i>, 0..255, image_shape 'CxHxW'); the report draws it."""
+DATAMAP = "datamap.html"
+"""Identify, benchmark and diagnose runs (and `hardness datamap` on any run export reads): the interactive data map,
+one self-contained page the MLflow UI's artifact viewer opens."""
+RELABEL_SOURCE = "hardness.relabel_source"
+"""Tag on relabel runs: the run whose verdicts the corrections answer."""
+FIX_REFERENCE = "hardness.fix_reference"
+"""Tag on measured relabel runs: the labels test accuracy was measured against (clean: injected noise; corrected)."""
+CORRECTIONS = "corrections.csv"
+"""Relabel runs: the labels changed (original_index, label, corrected_label), as applied to the data."""
+FIX_TABLE = "fix.csv"
+"""Measured relabel runs: test accuracy per arm (original, corrected, dropped), test part (all, hard, easy) and seed."""
+FIX_SUMMARY = "fix_summary.csv"
+"""Measured relabel runs: per arm and test part the mean accuracy with its 95% interval, and the paired test against the original."""
+FIX_FIGURE = "fix.png"
 
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_VALUE = "custom_model_development"

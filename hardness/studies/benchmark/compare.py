@@ -12,10 +12,9 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine.factory import build_engine
 from hardness.engine.seeds import ERROR_STREAM, derive_model_seeds
 from hardness.errors import HardnessError
 from hardness.studies.benchmark.comparisons import (
@@ -56,9 +55,7 @@ def compute_class_error_rates(dataset: Dataset, config: Config) -> tuple[np.ndar
     dataset = place(dataset, config)
     k, device = config.benchmark.error_models, dataset.x.device
     train_mask = build_error_train_mask(config, dataset.n_samples).to(device)
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
-                              derive_model_seeds(config.seed, k, stream=ERROR_STREAM), device)
+    engine, ensemble = build_engine(config, dataset, derive_model_seeds(config.seed, k, stream=ERROR_STREAM), device)
     used = train_mask.any(0)  # train on the union of the training parts only (the reference split shares one part)
     guard = DivergenceGuard(k, config.train.epochs, device=device)
     fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=train_mask[:, used], hooks=[guard],

@@ -32,6 +32,7 @@ from hardness.studies.benchmark.compare import (
 from hardness.studies.common.executors import open_executor, parallel_fits
 from hardness.studies.common.session import Session, open_session, resume_key
 from hardness.studies.common.tables import build_score_table
+from hardness.studies.datamap.run import log_datamap
 from hardness.studies.imbalance.run import finish_grid, submit_grid
 from hardness.tracking import schema
 
@@ -101,6 +102,8 @@ def run_benchmark(config: Config, *, progress: Progress | None = None) -> Benchm
         measures = headline.set_index("identifier")[["gap", "acc/hard", "acc/easy"]]
         tracker.log_metrics(parent, {f"{measure}/{name}": float(value) for name, row in measures.iterrows()
                                      for measure, value in row.items() if pd.notna(value)})
+        if config.tracking.datamap:
+            log_datamap(tracker, parent, dataset)
         session.describe(parent, "easy-minus-hard accuracy gap: " + ", ".join(
             f"{name} {row['gap']:.3f}" for name, row in measures.iterrows()))
     return BenchmarkSummary(parent, headline, class_counts)

@@ -12,10 +12,9 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard, report_diverged
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine.factory import build_engine
 from hardness.engine.progress import EpochProgress, Progress
 from hardness.engine.seeds import REFERENCE_STREAM, derive_model_seeds
 
@@ -38,9 +37,8 @@ def compute_reference_probabilities(dataset: Dataset, config: Config, *,
     dataset = place(dataset, config)
     per_fold, device = config.detect.reference_models, dataset.x.device
     masks = build_fold_masks(dataset.n_samples, per_fold, config.seed).to(device)
-    engine = Engine(config.model, config.train, dataset.n_classes)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model,
-                              derive_model_seeds(config.seed, len(masks), stream=REFERENCE_STREAM), device)
+    engine, ensemble = build_engine(config, dataset,
+                                    derive_model_seeds(config.seed, len(masks), stream=REFERENCE_STREAM), device)
     guard = DivergenceGuard(len(masks), config.train.epochs, device=device)
     hooks = [guard] if progress is None else [guard, EpochProgress(progress, config.train.epochs)]
     fitted = engine.fit(ensemble, dataset.x, dataset.y, train_mask=masks, hooks=hooks, seed=config.seed)

@@ -22,6 +22,7 @@ from hardness.identifiers.thresholds import count_per_class
 from hardness.studies.common.scoring import score_hard_set, score_ranking
 from hardness.studies.common.session import open_session
 from hardness.studies.common.tables import build_hard_set_table, build_score_table
+from hardness.studies.datamap.run import log_datamap
 from hardness.studies.export.gallery import build_gallery
 from hardness.tracking import schema
 
@@ -97,6 +98,8 @@ def run_identify(config: Config, *, progress: Progress | None = None, dataset: D
                 ranked = {k: row[k] for k in (schema.NOISE_AUROC, schema.NOISE_AUPRC) if k in row}
                 tracker.log_metrics(parent, ranked, step=row["seed"])
         tracker.log_metrics(parent, metrics)
+        if config.tracking.datamap:
+            log_datamap(tracker, parent, dataset)
         session.describe(parent, f"{name}: {metrics['hard/count_mean']:.1f} ± {metrics['hard/count_std']:.1f} hard "
                                  f"samples per seed of {dataset.n_samples}")
     return IdentifySummary(parent, name, counts, noise, identification, sets, dataset)

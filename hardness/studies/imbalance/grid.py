@@ -18,10 +18,9 @@ import torch
 
 from hardness.config import Config
 from hardness.datasets.prepare import Dataset
-from hardness.engine import Engine
 from hardness.engine.devices import place
 from hardness.engine.divergence import DivergenceGuard
-from hardness.engine.ensemble import build_ensemble
+from hardness.engine.factory import build_engine
 from hardness.engine.progress import EpochProgress, Progress
 from hardness.engine.seeds import INIT_STREAM, derive_model_seeds
 from hardness.studies.common.metrics import compute_classification_metrics
@@ -142,10 +141,9 @@ def evaluate_unit(unit: GridUnit, *, dataset: Dataset, config: Config,
     masks = build_train_masks([split for split in unit.splits for _ in range(inits)], dataset.n_samples).to(device)
     used = masks.any(0)
     init_seeds = derive_model_seeds(config.seed, inits, stream=INIT_STREAM)
-    ensemble = build_ensemble(dataset.n_features, dataset.n_classes, config.model, init_seeds * len(unit.cells), device)
+    engine, ensemble = build_engine(config, dataset, init_seeds * len(unit.cells), device)
     guard = DivergenceGuard(ensemble.n_models, config.train.epochs, device=device)
     hooks = [guard] if progress is None else [guard, EpochProgress(progress, config.train.epochs)]
-    engine = Engine(config.model, config.train, dataset.n_classes)
     fitted = engine.fit(ensemble, dataset.x[used], dataset.y[used], train_mask=masks[:, used], hooks=hooks,
                         seed=config.seed)
     predictions = engine.predict(fitted.ensemble, dataset.x).argmax(dim=2).cpu()
