@@ -54,13 +54,6 @@ def test_ablation_splits_hard_and_easy_alike_and_measures_overlap():
     assert train[hard].sum() == 18 and train[~hard].sum() == 72  # 90% of each group
     assert np.array_equal(train, split_train_test(hard, seed=3))
     a, b = np.array([1, 1, 0, 0], bool), np.array([0, 1, 1, 0], bool)
-    assert jaccard(a, b) == 1 / 3 and np.isnan(jaccard(~a & ~b & a, a & ~a))
+    nothing = np.zeros(4, dtype=bool)
+    assert jaccard(a, b) == 1 / 3 and np.isnan(jaccard(nothing, nothing))
 
-
-@pytest.mark.slow
-def test_module_benchmark_times_both_sides():
-    from benchmarks import module_speed
-
-    results = module_speed.measure(quick=True)
-    assert [r.workload for r in results] == ["small CNN, K = 10", "ResNet-20, K = 10"]
-    assert all(r.ensemble_ms > 0 and r.loop_ms > 0 for r in results)
