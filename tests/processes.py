@@ -13,9 +13,10 @@ LONG_RUN = ["run", "--seeds", "2", "--epochs", "100000", "--subset-size", "300"]
 
 
 def _default_stop_signals():
-    """In the child: SIGINT and SIGQUIT as a terminal's foreground process has them. A shell starts background jobs
-    (a CI script run with `&`) with them ignored, and `hardness` keeps a signal it was started ignoring ignored."""
-    for signum in (signal.SIGINT, signal.SIGQUIT):
+    """In the child: SIGINT, SIGQUIT and SIGHUP as a terminal's foreground process has them. A shell starts background
+    jobs (a CI script run with `&`) with the first two ignored, `nohup` the third, and `hardness` keeps a signal it was
+    started ignoring ignored."""
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
 
 
