@@ -28,7 +28,7 @@ from hardness.config import ModelConfig, TrainConfig
 from hardness.engine.ensemble import build_ensemble
 from hardness.engine.kernels import Inputs, Kernels, prepare_inputs
 from hardness.engine.observations import Chunk, Deliver, PassObserver
-from hardness.engine.passes import compute_batch_order
+from hardness.engine.passes import batch_weights, compute_batch_order
 from hardness.errors import UserError
 
 GRADIENT_BYTES = 64 * 2**20
@@ -140,7 +140,7 @@ class ModuleBackend:
 
     def forward(self, ensemble: ModuleEnsemble, params: dict, x: torch.Tensor, *, training: bool,
                 latent: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits [K, P, C] and latent [K, P, w] of every model on shared x [P, *shape] or per-model x [K, P, *shape]."""
+        """Logits [K, P, C] and latent [K, P, w] of every model on shared x [P, *shape] or per-model x [K, P, ...]."""
         self.template.train(training)
         self._capture = latent
         try:
@@ -211,8 +211,7 @@ class ModuleBackend:
         leaves = {name: p.detach().requires_grad_() for name, p in ensemble.params.items()}
         for start in range(0, int(counts.max()), size):
             positions = order[:, start:start + size]
-            valid = (torch.arange(start, start + positions.shape[1], device=x.device) < counts.unsqueeze(1)).float()
-            weight = valid / valid.sum(1, keepdim=True).clamp_min(1)
+            valid, weight = batch_weights(start, positions.shape[1], counts)
             active = valid.any(1)
             kept = {name: b.clone() for name, b in ensemble.buffers.items()} if not bool(active.all()) else None
             with torch.enable_grad():

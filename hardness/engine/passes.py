@@ -20,6 +20,13 @@ def compute_batch_order(train_mask: torch.Tensor, generator: torch.Generator) ->
     return keys.argsort(dim=1)
 
 
+def batch_weights(start: int, size: int, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(valid [K, size] float: position start+j is one of the model's counts[k] training samples; each model's mean-loss
+    weights over them) of one mini-batch, both backends' way of batching models with training sets of other sizes."""
+    valid = (torch.arange(start, start + size, device=counts.device) < counts.unsqueeze(1)).float()
+    return valid, valid / valid.sum(1, keepdim=True).clamp_min(1)
+
+
 def compute_active_ranges(weight: torch.Tensor, chunk_size: int) -> list[slice]:
     """Per chunk of `chunk_size` columns of weight [K, N], the slice of models from the first to the last one with a
     non-zero weight there (an empty slice when none has)."""
@@ -97,8 +104,7 @@ def run_minibatch_epoch(kernels: Kernels, ensemble: Ensemble, optimizer, x: torc
     for start in range(0, int(counts.max()), batch_size):
         positions = order[:, start:start + batch_size]
         size = positions.shape[1]
-        valid = (torch.arange(start, start + size, device=x.device) < counts.unsqueeze(1)).float()
-        weight = valid / valid.sum(1, keepdim=True).clamp_min(1)
+        valid, weight = batch_weights(start, size, counts)
         rows = compute_active_ranges(valid, size)[0] if skip_idle else slice(0, k)
         active = rows.stop - rows.start
         xb = torch.index_select(x, 0, positions[rows].reshape(-1), out=kernels.buffers.get("batch", active * size, d))
